@@ -1,0 +1,57 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv and
+# install the project (pinned by constraints.txt) on a machine with only Python and pip.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-unit test-integration lint format bench train clean stack-up stack-down
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m greencredit demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not integration"
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -q -m integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Retraining needs the optional `train` extra (scikit-learn, skl2onnx, onnx).
+train: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train]"
+	$(BIN)/greencredit train bp
+
+stack-up: $(STAMP)
+	$(BIN)/greencredit stack up
+
+stack-down: $(STAMP)
+	$(BIN)/greencredit stack down
+
+clean:
+	-$(BIN)/greencredit stack down
+	rm -rf $(VENV) .greencredit .pytest_cache .mypy_cache .ruff_cache .hypothesis

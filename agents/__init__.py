@@ -1,0 +1,1 @@
+"""Thin Faust glue: consume, call the pure scoring in models/, emit."""

@@ -1,0 +1,3 @@
+from greencredit.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""The ``greencredit`` command line: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="greencredit",
+    help="Real-time risk engine for low-carbon consumer credit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+def _register() -> None:
+    # Imported here so `greencredit --help` lists every group from one place.
+    from . import events, stack
+
+    app.add_typer(stack.stack_app, name="stack")
+    app.add_typer(stack.topics_app, name="topics")
+    app.command("validate")(events.validate_command)
+    app.command("produce")(events.produce_command)
+    app.command("tail")(events.tail_command)
+
+
+_register()
+
+from .ahp import ahp_command  # noqa: E402  (registered on `app`, defined above)
+
+app.command("ahp")(ahp_command)

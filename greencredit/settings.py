@@ -1,0 +1,89 @@
+"""The one settings object: every environment variable the engine reads is a field here.
+
+Values come from the environment (or a ``.env`` file in the working directory).
+When ``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL`` are unset the engine uses the
+embedded stack started by ``greencredit stack up`` (see infra/embedded.py).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Engine configuration; frozen so one process sees one configuration."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # --- Kafka -----------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        description="host:port[,host:port]. Unset: use the embedded Tansu broker.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # Tansu makes a consumer group's first join wait ~half the session timeout;
+    # 6 s keeps the embedded stack responsive. Production Kafka can use 10-45 s
+    # for fewer spurious rebalances on slow GC pauses.
+    kafka_session_timeout_s: float = Field(default=6.0, gt=0)
+    kafka_default_partitions: int = Field(default=4, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent Schema Registry. Unset: schema ids from schemas/manifest.json.",
+    )
+
+    # --- Redis -----------------------------------------------------------------
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db. Unset: use the embedded redis-server."
+    )
+    redis_password: SecretStr | None = None
+
+    # --- Embedded stack ---------------------------------------------------------
+    state_dir: Path = Field(
+        default=Path(".greencredit"),
+        alias="GREENCREDIT_STATE_DIR",
+        description="Where `stack up` keeps pids, ports and server logs.",
+    )
+
+    # --- Privacy ------------------------------------------------------------------
+    pii_hmac_key: SecretStr = Field(
+        default=SecretStr("greencredit-development-key-change-me"),
+        alias="GREENCREDIT_PII_KEY",
+        description="Key for HMAC pseudonyms of ID/phone/card/device ids. Set it in production.",
+    )
+
+    # --- Models -------------------------------------------------------------------
+    face_model_path: Path | None = Field(
+        default=None, description="Optional stronger ONNX face embedder (see models/README)."
+    )
+
+    def kafka_client_config(self, bootstrap: str) -> dict[str, Any]:
+        """Librdkafka configuration (security included) for the given bootstrap servers."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+            config["sasl.username"] = self.kafka_sasl_username or ""
+            config["sasl.password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+            )
+        return config
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""What flows: the topic registry, the Avro wire-format codec, dead letters, masking."""

@@ -1,0 +1,159 @@
+"""The one registry of topics: names, schemas, keys, partitions, retention.
+
+Keys are per customer / account / loan / device so Kafka keeps each one's events
+in order; the partition count is the ceiling on parallel workers per topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["TOPICS", "TopicSpec", "UnknownTopic", "topic"]
+
+_DAY_MS = 24 * 60 * 60 * 1000
+
+
+class UnknownTopic(KeyError):
+    """A topic name that is not in the registry."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: what it carries, how it is keyed and kept."""
+
+    name: str
+    schema: str  # full Avro record name of the value
+    key_field: str  # value field whose string is the message key
+    partitions: int
+    retention_ms: int | None  # None: keep forever
+    compacted: bool = False
+    direction: str = "input"  # input | output
+    doc: str = ""
+
+    def kafka_config(self) -> dict[str, str]:
+        """Topic-level configuration for CreateTopics."""
+        config = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.retention_ms is not None and not self.compacted:
+            config["retention.ms"] = str(self.retention_ms)
+        return config
+
+
+_NS = "greencredit.v1."
+TOPICS: tuple[TopicSpec, ...] = (
+    # --- inputs -----------------------------------------------------------------
+    TopicSpec(
+        "greencredit.loan-applications",
+        _NS + "LoanApplication",
+        "customer_id",
+        6,
+        7 * _DAY_MS,
+        doc="Loan applications from the platform (raw PII: engine only).",
+    ),
+    TopicSpec(
+        "greencredit.transactions",
+        _NS + "Transaction",
+        "account_id",
+        6,
+        7 * _DAY_MS,
+        doc="Card and account transactions.",
+    ),
+    TopicSpec(
+        "greencredit.device-signals",
+        _NS + "DeviceSignal",
+        "device_id",
+        6,
+        7 * _DAY_MS,
+        doc="Device risk signals from the mobile SDK.",
+    ),
+    TopicSpec(
+        "greencredit.repayments",
+        _NS + "Repayment",
+        "loan_id",
+        6,
+        30 * _DAY_MS,
+        doc="Repayments and missed instalments.",
+    ),
+    TopicSpec(
+        "greencredit.analyst-feedback",
+        _NS + "AnalystFeedback",
+        "subject_event_id",
+        3,
+        30 * _DAY_MS,
+        doc="Labels from fraud operations; teach the online model.",
+    ),
+    TopicSpec(
+        "greencredit.lender-config",
+        _NS + "LenderConfig",
+        "tenant_id",
+        1,
+        None,
+        compacted=True,
+        doc="Lender AHP weights and thresholds; newest version wins.",
+    ),
+    # --- outputs ----------------------------------------------------------------
+    TopicSpec(
+        "greencredit.decisions",
+        _NS + "ApplicationDecision",
+        "customer_id",
+        6,
+        400 * _DAY_MS,
+        direction="output",
+        doc="Every decision record (audit chain).",
+    ),
+    TopicSpec(
+        "greencredit.reviews",
+        _NS + "ApplicationDecision",
+        "customer_id",
+        3,
+        30 * _DAY_MS,
+        direction="output",
+        doc="Decisions that need an analyst.",
+    ),
+    TopicSpec(
+        "greencredit.fraud-alerts",
+        _NS + "FraudAlert",
+        "customer_id",
+        3,
+        30 * _DAY_MS,
+        direction="output",
+        doc="Cases for fraud operations.",
+    ),
+    TopicSpec(
+        "greencredit.disbursements",
+        _NS + "Disbursement",
+        "customer_id",
+        6,
+        400 * _DAY_MS,
+        direction="output",
+        doc="Exactly one per approved application.",
+    ),
+    TopicSpec(
+        "greencredit.delinquency-escalations",
+        _NS + "DelinquencyEscalation",
+        "loan_id",
+        3,
+        30 * _DAY_MS,
+        direction="output",
+        doc="Level changes for collection systems.",
+    ),
+    TopicSpec(
+        "greencredit.dead-letter",
+        _NS + "DeadLetter",
+        "source_topic",
+        1,
+        3 * _DAY_MS,
+        direction="output",
+        doc="Undecodable/invalid inputs with original bytes: restricted, short retention.",
+    ),
+)
+
+_BY_NAME = {spec.name: spec for spec in TOPICS}
+
+
+def topic(name: str) -> TopicSpec:
+    """The spec of a registered topic; raises UnknownTopic with the known names."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        known = ", ".join(sorted(_BY_NAME))
+        raise UnknownTopic(f"unknown topic {name!r}; known topics: {known}") from None
