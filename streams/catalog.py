@@ -124,10 +124,13 @@ class RegistrySchemaIds:
             if subject not in self._ids:
                 text = json.dumps(schema.raw)
                 registry_schema = Schema(text, "AVRO")
+                schema_id: int | None
                 if self._auto_register:
                     schema_id = self._client.register_schema(subject, registry_schema)
                 else:
                     schema_id = self._client.lookup_schema(subject, registry_schema).schema_id
+                if schema_id is None:
+                    raise UnknownSchemaId(f"registry returned no id for subject {subject}")
                 self._ids[subject] = schema_id
                 self._schemas[schema_id] = schema
             return self._ids[subject]
@@ -142,6 +145,8 @@ class RegistrySchemaIds:
             fetched = self._client.get_schema(schema_id)
         except Exception as exc:  # the client raises SchemaRegistryError or HTTP errors
             raise UnknownSchemaId(f"schema id {schema_id} unknown to the registry: {exc}") from None
+        if not fetched.schema_str:
+            raise UnknownSchemaId(f"registry returned an empty schema for id {schema_id}")
         raw = json.loads(fetched.schema_str)
         name = f"{raw.get('namespace', '')}.{raw['name']}".lstrip(".")
         version = SchemaVersion(name, int(raw.get("version", 0)), raw, fastavro.parse_schema(raw))

@@ -116,7 +116,13 @@ def read_topic(
             except CodecError as exc:
                 event, error = None, exc
             yield ReadResult(
-                topic_name, message.partition(), message.offset(), message.key(), raw, event, error
+                topic_name,
+                message.partition() or 0,
+                message.offset() or 0,
+                message.key(),
+                raw,
+                event,
+                error,
             )
     finally:
         consumer.close()

@@ -25,6 +25,7 @@ def ahp_command(
         typer.Argument(
             help="JSON file: {criteria, matrix} for one pairwise matrix or {root, nodes} "
             "for a hierarchy.",
+            metavar="FILE.json",
             show_default=False,
         ),
     ],
