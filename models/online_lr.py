@@ -21,6 +21,7 @@ from .label_buffer import require_utc
 
 __all__ = [
     "FORMAT_VERSION",
+    "LinearSnapshot",
     "OnlineLRConfig",
     "OnlineRiskModel",
     "UnsupportedStateFormat",
@@ -89,6 +90,32 @@ def _logistic_regression(config: OnlineLRConfig) -> linear_model.LogisticRegress
     )
 
 
+@dataclass(frozen=True)
+class LinearSnapshot:
+    """The model frozen into arrays over a fixed feature order, for vectorised batch scoring.
+
+    Same arithmetic as river's ``StandardScaler | LogisticRegression`` (a feature with zero
+    variance scales to 0; the logit is clamped to +-30 like river's sigmoid), so it agrees
+    with :meth:`OnlineRiskModel.predict_one` up to float summation order (~1e-15).
+    Take a new snapshot after learning.
+    """
+
+    feature_names: tuple[str, ...]
+    means: np.ndarray
+    inverse_std: np.ndarray  # 0 where the variance is 0
+    weights: np.ndarray
+    intercept: float
+    version: str
+
+    def predict_matrix(self, features: np.ndarray) -> np.ndarray:
+        """Risk for each row of `features` (columns in `feature_names` order)."""
+        logits = ((features - self.means) * self.inverse_std) @ self.weights + self.intercept
+        probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+        probabilities[logits > 30.0] = 1.0
+        probabilities[logits < -30.0] = 0.0
+        return probabilities
+
+
 class OnlineRiskModel:
     """Risk probability from a feature dict, learning one late label at a time."""
 
@@ -128,6 +155,17 @@ class OnlineRiskModel:
             raise ValueError(f"{len(rows)} rows but {len(labels)} labels")
         for x, y in zip(rows, labels, strict=True):
             self.learn_one(x, y)
+
+    def snapshot(self, feature_names: Sequence[str]) -> LinearSnapshot:
+        """Freeze the current state for :meth:`LinearSnapshot.predict_matrix`."""
+        means = np.array([float(self._scaler.means.get(n, 0.0)) for n in feature_names])
+        variances = np.array([float(self._scaler.vars.get(n, 0.0)) for n in feature_names])
+        with np.errstate(divide="ignore"):
+            inverse_std = np.where(variances > 0, 1.0 / np.sqrt(variances), 0.0)
+        lr_weights = self._lr.weights
+        weights = np.array([float(lr_weights.get(n, 0.0)) for n in feature_names])
+        return LinearSnapshot(tuple(feature_names), means, inverse_std, weights,
+                              float(self._lr.intercept), self.version)
 
     # --- introspection ------------------------------------------------------------------
 

@@ -19,13 +19,15 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so `greencredit --help` lists every group from one place.
-    from . import events, stack
+    from . import events, scoring, stack
 
     app.add_typer(stack.stack_app, name="stack")
     app.add_typer(stack.topics_app, name="topics")
     app.command("validate")(events.validate_command)
     app.command("produce")(events.produce_command)
     app.command("tail")(events.tail_command)
+    app.command("score")(scoring.score_command)
+    app.add_typer(scoring.train_app, name="train")
 
 
 _register()

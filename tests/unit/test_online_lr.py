@@ -204,3 +204,20 @@ def test_non_finite_features_and_naive_clock_are_rejected() -> None:
     assert model.n_learned == 0
     with pytest.raises(ValueError, match="naive"):
         OnlineRiskModel(clock=lambda: datetime(2025, 1, 1))  # noqa: DTZ001
+
+
+def test_linear_snapshot_scores_like_river_row_by_row():
+    rng = np.random.default_rng(7)
+    names = [f"f{i}" for i in range(6)] + ["never_seen"]
+    model = OnlineRiskModel()
+    for _ in range(400):
+        x = {f"f{i}": float(rng.normal(i, 1 + i)) for i in range(6)}
+        x["f5"] = 3.0  # constant feature: zero variance
+        model.learn_one(x, bool(x["f0"] + 0.5 * x["f1"] > 1.5))
+    rows = rng.normal(0, 3, size=(64, len(names)))
+    rows[:, 5] = 3.0
+    snapshot = model.snapshot(names)
+    fast = snapshot.predict_matrix(rows)
+    slow = [model.predict_one(dict(zip(names, row, strict=True))) for row in rows]
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    assert snapshot.version == model.version
