@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from greencredit.models.monitoring import ModelHealthEvent
 from greencredit.models.scoring import ScoredApplication
 
 from .masking import pseudonym
 
-__all__ = ["OUTPUT_NAMESPACE", "decision_record", "output_event_id"]
+__all__ = ["OUTPUT_NAMESPACE", "decision_record", "model_health_record", "output_event_id"]
 
 OUTPUT_NAMESPACE = uuid.UUID("2b4b8f0e-6a57-4c1e-9d0f-7f3c1a5e9b42")
 
@@ -53,4 +54,28 @@ def decision_record(
         "model_versions": dict(scored.model_versions),
         "ahp_config_version": scored.config_version,
         "applicant_ref": pseudonym(application["applicant"]["id_card_number"], pii_key, "id"),
+    }
+
+
+def model_health_record(event: ModelHealthEvent, tenant_id: str, worker_id: str) -> dict[str, Any]:
+    """The ModelHealth event for a drift assessment (id unique per worker and detection)."""
+    d = event.detection
+    identity = f"{tenant_id}:{worker_id}:{d.model}:{d.signal}:{d.detected_at.isoformat()}"
+    return {
+        "event_id": str(uuid.uuid5(OUTPUT_NAMESPACE, f"model-health:{identity}")),
+        "tenant_id": tenant_id,
+        "occurred_at": event.at,
+        "schema_version": 1,
+        "detected_at": d.detected_at,
+        "model": str(d.model),
+        "signal": str(d.signal),
+        "detector": d.detector,
+        "mean_before": d.mean_before,
+        "mean_after": d.mean_after,
+        "mean_abs_gap": float(event.gap.mean_abs),
+        "mean_signed_gap": float(event.gap.mean_signed),
+        "gap_one_directional": bool(event.gap.one_directional),
+        "recommendation": event.recommendation.value,
+        "previous_lr_weight_adjustment": float(event.previous_lr_weight_adjustment),
+        "lr_weight_adjustment": float(event.lr_weight_adjustment),
     }

@@ -137,6 +137,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         doc="Level changes for collection systems.",
     ),
     TopicSpec(
+        "greencredit.model-health",
+        _NS + "ModelHealth",
+        "tenant_id",
+        1,
+        90 * _DAY_MS,
+        direction="output",
+        doc="Drift and champion/challenger findings with the recommended action.",
+    ),
+    TopicSpec(
         "greencredit.dead-letter",
         _NS + "DeadLetter",
         "source_topic",

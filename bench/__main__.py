@@ -1,0 +1,14 @@
+"""Run the benchmarks: `python -m bench` (all) or `python -m bench scoring`."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import bench_scoring
+
+BENCHES = {"scoring": bench_scoring.main}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(BENCHES)
+    for name in names:
+        BENCHES[name]()

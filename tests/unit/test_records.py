@@ -1,0 +1,35 @@
+"""Output records: deterministic ids, no PII, and they satisfy their schemas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from greencredit.models.monitoring import ModelMonitor, MonitorConfig, observe_scores
+from greencredit.streams.codec import AvroCodec
+from greencredit.streams.records import model_health_record, output_event_id
+
+
+def test_output_ids_are_deterministic_per_kind():
+    assert output_event_id("decision", "e1") == output_event_id("decision", "e1")
+    assert output_event_id("decision", "e1") != output_event_id("disbursement", "e1")
+
+
+def test_a_real_drift_event_encodes_as_model_health():
+    rng = np.random.default_rng(1)
+    monitor = ModelMonitor(MonitorConfig())
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    events = []
+    for i in range(3000):
+        shift = 0.35 if i >= 1500 else 0.0
+        bp = float(np.clip(rng.normal(0.3 + shift, 0.05), 0, 1))
+        lr = float(np.clip(rng.normal(0.3, 0.05), 0, 1))
+        events += observe_scores(monitor, bp, lr, start + timedelta(seconds=i))
+    assert events, "the injected shift must be detected"
+    record = model_health_record(events[0], "lender-1", "worker-a")
+    codec = AvroCodec()
+    decoded = codec.decode(codec.encode("greencredit.model-health", record)).value
+    assert decoded["model"] == "bp"
+    assert decoded["recommendation"] == "REPLACE_NEURAL_BASE_MODEL"
+    assert decoded["event_id"] == model_health_record(events[0], "lender-1", "worker-a")["event_id"]
