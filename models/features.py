@@ -145,7 +145,8 @@ class DeviceState:
     Flags are those of the device's latest signal by event time; ``last_signal_at`` is None
     when the SDK never reported the device (flags then default to False: no evidence).
     ``sim_changed_at`` is derived from the signal's ``sim_change_age_hours`` so the age can be
-    taken at scoring time. Distinct counts cover :data:`IDENTITY_WINDOW` up to the event.
+    taken at scoring time. Distinct counts are of members last seen less than
+    :data:`IDENTITY_WINDOW` before the scored event (a replay also sees later arrivals).
     """
 
     device_ref: str

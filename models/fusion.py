@@ -280,7 +280,9 @@ def fuse_batch(
     if flags is not None and len(flags) != n:
         raise ValueError(f"flags has {len(flags)} entries for {n} rows")
     if n <= _SMALL_BATCH:
-        return _fuse_rows(matrix.tolist(), policy, flags if flags is not None else [frozenset()] * n)
+        return _fuse_rows(
+            matrix.tolist(), policy, flags if flags is not None else [frozenset()] * n
+        )
 
     provided = ~np.isnan(matrix)
     provided_weights = policy.weights * provided
@@ -340,8 +342,10 @@ def _fuse_rows(
             score += c
         if not has_score:
             score = math.nan
-        severity = _SEVERITY[REVIEW] if not has_score else (
-            int(score >= policy.approve_below) + int(score >= policy.decline_at_or_above)
+        severity = (
+            _SEVERITY[REVIEW]
+            if not has_score
+            else (int(score >= policy.approve_below) + int(score >= policy.decline_at_or_above))
         )
         order = sorted(
             range(len(row)),
@@ -349,9 +353,9 @@ def _fuse_rows(
         )
         scores.append(score)
         severities.append(severity)
-        codes.append([
-            _INDICATOR_CODES[j] if provided[j] else _NOT_PROVIDED_CODES[j] for j in order
-        ])
+        codes.append(
+            [_INDICATOR_CODES[j] if provided[j] else _NOT_PROVIDED_CODES[j] for j in order]
+        )
         names.append([INDICATORS[j] for j in order])
         contributions.append([row_contributions[j] for j in order])
         scored.append(has_score)

@@ -33,10 +33,18 @@ __all__ = [
 ]
 
 # Purposes the product treats as green consumption / green transformation (seed 6.1).
-GREEN_PURPOSES = frozenset({
-    "ELECTRIC_VEHICLE", "E_BIKE", "SOLAR_PV", "HEAT_PUMP", "ENERGY_EFFICIENT_APPLIANCE",
-    "HOME_INSULATION_RETROFIT", "PUBLIC_TRANSPORT_PASS", "GREEN_BUSINESS_TRANSFORMATION",
-})
+GREEN_PURPOSES = frozenset(
+    {
+        "ELECTRIC_VEHICLE",
+        "E_BIKE",
+        "SOLAR_PV",
+        "HEAT_PUMP",
+        "ENERGY_EFFICIENT_APPLIANCE",
+        "HOME_INSULATION_RETROFIT",
+        "PUBLIC_TRANSPORT_PASS",
+        "GREEN_BUSINESS_TRANSFORMATION",
+    }
+)
 
 # Affordability: the instalment at a reference rate as a share of net monthly income.
 # Up to 15 % is comfortable (risk 0); 50 % and more is unaffordable (risk 1). The reference
@@ -98,7 +106,8 @@ def affordability_risk(application: Mapping[str, Any]) -> float | None:
     if not income or income <= 0:
         return None
     instalment = monthly_instalment_minor(
-        int(application["requested_amount_minor"]), int(application["term_months"]),
+        int(application["requested_amount_minor"]),
+        int(application["term_months"]),
         REFERENCE_ANNUAL_RATE,
     )
     ratio = instalment / income

@@ -16,8 +16,8 @@ from greencredit.models.lender_config import LenderConfig, LenderConfigError, de
 from greencredit.models.online_lr import OnlineRiskModel
 from greencredit.models.scoring import ApplicationContext, ApplicationScorer
 from greencredit.settings import get_settings
-from greencredit.streams.codec import check_record
 from greencredit.streams.catalog import SchemaCatalog
+from greencredit.streams.codec import check_record
 from greencredit.streams.errors import CodecError
 from greencredit.streams.jsonform import from_json_form, to_json_form
 from greencredit.streams.records import decision_record
@@ -27,8 +27,13 @@ from ._output import fail, print_json
 train_app = typer.Typer(help="Retrain the committed models (needs the `train` extra).")
 
 _BATCH = 256
-_CONTEXT_INDICATORS = ("device_risk", "velocity_risk", "behaviour_risk", "face_risk",
-                       "identity_signals_risk")
+_CONTEXT_INDICATORS = (
+    "device_risk",
+    "velocity_risk",
+    "behaviour_risk",
+    "face_risk",
+    "identity_signals_risk",
+)
 
 
 def _context(line: dict[str, Any], where: str) -> ApplicationContext:
@@ -49,9 +54,11 @@ def score_command(
     input_path: Path = typer.Option(..., "--in", help="Applications, JSON Lines (JSON form)."),
     output_path: Path = typer.Option(..., "--out", help="Decisions, JSON Lines."),
     config_path: Path | None = typer.Option(
-        None, "--config", help="Lender config JSON (LenderConfig.to_dict form); default config."),
+        None, "--config", help="Lender config JSON (LenderConfig.to_dict form); default config."
+    ),
     lr_state_path: Path | None = typer.Option(
-        None, "--lr-state", help="Online-LR state JSON; default: an untrained model."),
+        None, "--lr-state", help="Online-LR state JSON; default: an untrained model."
+    ),
 ) -> None:
     """Score a file of applications offline with exactly the code the agents use.
 
@@ -62,10 +69,14 @@ def score_command(
     settings = get_settings()
     schema = SchemaCatalog().reader("greencredit.v1.LoanApplication")
     try:
-        config = (LenderConfig.from_dict(orjson.loads(config_path.read_bytes()))
-                  if config_path else None)
-        lr_model = (OnlineRiskModel.from_state(orjson.loads(lr_state_path.read_bytes()))
-                    if lr_state_path else OnlineRiskModel())
+        config = (
+            LenderConfig.from_dict(orjson.loads(config_path.read_bytes())) if config_path else None
+        )
+        lr_model = (
+            OnlineRiskModel.from_state(orjson.loads(lr_state_path.read_bytes()))
+            if lr_state_path
+            else OnlineRiskModel()
+        )
         lines = input_path.read_bytes().splitlines()
     except (OSError, orjson.JSONDecodeError, LenderConfigError, ValueError) as exc:
         fail(str(exc))

@@ -83,8 +83,17 @@ def mlp_committee(alpha: float, hidden: tuple[int, ...], seed: int) -> VotingCla
     scores depend less on one random seed.
     """
     members = [
-        (f"net{i}", MLPClassifier(hidden_layer_sizes=hidden, activation="tanh", solver="lbfgs",
-                                  alpha=alpha, max_iter=3000, random_state=seed + i))
+        (
+            f"net{i}",
+            MLPClassifier(
+                hidden_layer_sizes=hidden,
+                activation="tanh",
+                solver="lbfgs",
+                alpha=alpha,
+                max_iter=3000,
+                random_state=seed + i,
+            ),
+        )
         for i in range(MLP_MEMBERS)
     ]
     # flatten_transform=False: skl2onnx cannot convert the flattened variant.
@@ -157,8 +166,12 @@ def nested_cv(
         fold_auc.append(float(roc_auc_score(is_bad[test], oof[test])))
         chosen.append(readable_params(search.best_params_))
         inner_p = cross_val_predict(
-            clone(search.best_estimator_), features[train], is_bad[train],
-            cv=_inner_cv(seed), method="predict_proba", n_jobs=N_JOBS,
+            clone(search.best_estimator_),
+            features[train],
+            is_bad[train],
+            cv=_inner_cv(seed),
+            method="predict_proba",
+            n_jobs=N_JOBS,
         )[:, 1]
         threshold, _ = cost_optimal_threshold(is_bad[train], inner_p)
         inner_thresholds.append(threshold)
@@ -239,12 +252,15 @@ def train_bp(output_dir: Path | None = None, folds: int = 10, seed: int = 0) -> 
     if list(final.classes_) != [0, 1]:
         raise RuntimeError("class order changed: column 1 must be P(bad)")
     threshold = mlp_metrics["pooled_oof_optimal_threshold"]
-    model = export_onnx(final, {
-        "feature_names": json.dumps(BP_FEATURE_NAMES),
-        "output": f"{ONNX_OUTPUT}: probability that the applicant is a bad risk",
-        "cost_optimal_threshold": f"{threshold:.6f}",
-        "training_data": "UCI Statlog (German Credit Data), Hofmann 1994, CC BY 4.0",
-    })
+    model = export_onnx(
+        final,
+        {
+            "feature_names": json.dumps(BP_FEATURE_NAMES),
+            "output": f"{ONNX_OUTPUT}: probability that the applicant is a bad risk",
+            "cost_optimal_threshold": f"{threshold:.6f}",
+            "training_data": "UCI Statlog (German Credit Data), Hofmann 1994, CC BY 4.0",
+        },
+    )
     model_bytes = model.SerializeToString()
     diff = onnx_max_abs_diff(model_bytes, final, features)
     if not diff < 1e-4:
@@ -261,8 +277,14 @@ def train_bp(output_dir: Path | None = None, folds: int = 10, seed: int = 0) -> 
         },
         "features": {"n_features": len(BP_FEATURE_NAMES), "names": list(BP_FEATURE_NAMES)},
         "cost_matrix": {"bad_as_good": COST_BAD_AS_GOOD, "good_as_bad": COST_GOOD_AS_BAD},
-        "cv": {"outer_folds": folds, "inner_folds": INNER_FOLDS, "seed": seed,
-               "stratified": True, "std_ddof": 1, "bayes_threshold": BAYES_THRESHOLD},
+        "cv": {
+            "outer_folds": folds,
+            "inner_folds": INNER_FOLDS,
+            "seed": seed,
+            "stratified": True,
+            "std_ddof": 1,
+            "bayes_threshold": BAYES_THRESHOLD,
+        },
         "mlp": mlp_metrics,
         "logistic_regression": lr_metrics,
         "final_model": {
@@ -273,9 +295,13 @@ def train_bp(output_dir: Path | None = None, folds: int = 10, seed: int = 0) -> 
             "onnx_input": ONNX_INPUT,
             "onnx_output": ONNX_OUTPUT,
         },
-        "versions": {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__,
-                     "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                     "numpy": np.__version__},
+        "versions": {
+            "scikit-learn": sklearn.__version__,
+            "skl2onnx": skl2onnx.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__,
+        },
     }
     metrics["training_seconds"] = round(time.perf_counter() - started, 1)
     metrics = json.loads(json.dumps(metrics))  # tuples -> lists, as readers will see them
@@ -402,7 +428,8 @@ all of it, so its scores are slightly more confident. Recalibrate on the lender'
 `pip install -e '.[train]'` then `python -m greencredit.models.training.train_bp`
 (about {metrics["training_seconds"]:.0f} s on the reference machine; seed-fixed, so reruns with
 the same library versions reproduce the metrics). Versions used: {
-", ".join(f"{k} {v}" for k, v in metrics["versions"].items())}.
+        ", ".join(f"{k} {v}" for k, v in metrics["versions"].items())
+    }.
 """
 
 

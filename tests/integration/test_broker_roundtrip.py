@@ -51,17 +51,24 @@ def test_poison_message_becomes_a_dead_letter_with_original_bytes(stack, label, 
     publisher = EventPublisher(_config(stack), CODEC)
     publisher.publish_raw(source, value, key=label.encode())
     publisher.flush()
-    results = [r for r in read_topic(_config(stack), source, CODEC, idle_timeout=2.0)
-               if r.key == label.encode()]
+    results = [
+        r
+        for r in read_topic(_config(stack), source, CODEC, idle_timeout=2.0)
+        if r.key == label.encode()
+    ]
     assert len(results) == 1
     result = results[0]
     assert isinstance(result.error, error)
-    letter = dead_letter_record(source, result.error, result.raw, result.key,
-                                result.partition, result.offset)
+    letter = dead_letter_record(
+        source, result.error, result.raw, result.key, result.partition, result.offset
+    )
     publisher.publish("greencredit.dead-letter", letter)
     publisher.flush()
-    letters = [r.event.value for r in read_topic(_config(stack), "greencredit.dead-letter", CODEC,
-                                                 idle_timeout=2.0) if r.event is not None]
+    letters = [
+        r.event.value
+        for r in read_topic(_config(stack), "greencredit.dead-letter", CODEC, idle_timeout=2.0)
+        if r.event is not None
+    ]
     mine = [d for d in letters if d["event_id"] == letter["event_id"]]
     assert len(mine) == 1
     assert mine[0]["original_value"] == value
@@ -76,7 +83,10 @@ def test_truncated_body_from_the_broker_is_reported(stack):
     publisher = EventPublisher(_config(stack), CODEC)
     publisher.publish_raw(topic_name, cut, key=b"truncated-body")
     publisher.flush()
-    results = [r for r in read_topic(_config(stack), topic_name, CODEC, idle_timeout=2.0)
-               if r.key == b"truncated-body"]
+    results = [
+        r
+        for r in read_topic(_config(stack), topic_name, CODEC, idle_timeout=2.0)
+        if r.key == b"truncated-body"
+    ]
     assert len(results) == 1
     assert isinstance(results[0].error, TruncatedBody | CorruptBody)

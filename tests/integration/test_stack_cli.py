@@ -40,7 +40,9 @@ def test_stack_up_status_down(tmp_path):
         client = redis.Redis.from_url(addresses["redis"])
         assert client.ping()
         client.close()
-        topics = AdminClient({"bootstrap.servers": addresses["kafka"]}).list_topics(timeout=10).topics
+        topics = (
+            AdminClient({"bootstrap.servers": addresses["kafka"]}).list_topics(timeout=10).topics
+        )
         assert {t.name for t in TOPICS} <= set(topics)
 
         again = _run(["stack", "up", "--json"], env)  # idempotent: same stack

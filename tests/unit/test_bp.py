@@ -133,12 +133,30 @@ def test_model_without_checksum_file_is_not_loaded(tmp_path) -> None:
 
 def test_metrics_json_has_documented_keys() -> None:
     metrics = json.loads((ARTIFACTS / "bp_credit.metrics.json").read_text(encoding="utf-8"))
-    assert {"model", "data", "features", "cost_matrix", "cv", "mlp", "logistic_regression",
-            "final_model", "versions", "training_seconds"} <= metrics.keys()
-    per_model = {"roc_auc_mean", "roc_auc_std", "roc_auc_per_fold", "roc_auc_pooled_oof",
-                 "cost_at_bayes_threshold", "cost_at_inner_cv_threshold",
-                 "inner_cv_thresholds", "pooled_oof_optimal_threshold",
-                 "cost_at_pooled_oof_optimal_threshold", "chosen_params_per_fold"}
+    assert {
+        "model",
+        "data",
+        "features",
+        "cost_matrix",
+        "cv",
+        "mlp",
+        "logistic_regression",
+        "final_model",
+        "versions",
+        "training_seconds",
+    } <= metrics.keys()
+    per_model = {
+        "roc_auc_mean",
+        "roc_auc_std",
+        "roc_auc_per_fold",
+        "roc_auc_pooled_oof",
+        "cost_at_bayes_threshold",
+        "cost_at_inner_cv_threshold",
+        "inner_cv_thresholds",
+        "pooled_oof_optimal_threshold",
+        "cost_at_pooled_oof_optimal_threshold",
+        "chosen_params_per_fold",
+    }
     assert per_model <= metrics["mlp"].keys()
     assert per_model <= metrics["logistic_regression"].keys()
     assert len(metrics["mlp"]["roc_auc_per_fold"]) == metrics["cv"]["outer_folds"]
@@ -162,12 +180,22 @@ def test_hand_translated_application_matches_german_csv_row(
 
 
 def test_csv_purposes_decode_to_uci_code_counts() -> None:
-    counts = Counter(german_row_to_application(r)["credit_profile"]["credit_purpose"]
-                     for r in _german_rows())
+    counts = Counter(
+        german_row_to_application(r)["credit_profile"]["credit_purpose"] for r in _german_rows()
+    )
     # From UCI german.data, codes A40..A410 (A47 "vacation" never occurs).
-    assert counts == {"NEW_CAR": 234, "USED_CAR": 103, "FURNITURE": 181, "RADIO_TV": 280,
-                      "DOMESTIC_APPLIANCES": 12, "REPAIRS": 22, "EDUCATION": 50,
-                      "RETRAINING": 9, "BUSINESS": 97, "OTHER": 12}
+    assert counts == {
+        "NEW_CAR": 234,
+        "USED_CAR": 103,
+        "FURNITURE": 181,
+        "RADIO_TV": 280,
+        "DOMESTIC_APPLIANCES": 12,
+        "REPAIRS": 22,
+        "EDUCATION": 50,
+        "RETRAINING": 9,
+        "BUSINESS": 97,
+        "OTHER": 12,
+    }
 
 
 def test_encoding_layout() -> None:
@@ -214,8 +242,13 @@ def test_missing_field_is_named(path: tuple[str, ...], field: str) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("installment_rate_pct", 5), ("age_years", True), ("dependents", "2"),
-     ("has_telephone", "yes"), ("residence_since_years", 0)],
+    [
+        ("installment_rate_pct", 5),
+        ("age_years", True),
+        ("dependents", "2"),
+        ("has_telephone", "yes"),
+        ("residence_since_years", 0),
+    ],
 )
 def test_wrong_type_or_range_is_rejected(field: str, value: object) -> None:
     application = copy.deepcopy(UCI_ROW_1)
@@ -224,15 +257,17 @@ def test_wrong_type_or_range_is_rejected(field: str, value: object) -> None:
         application_to_bp_features(application)
 
 
-_profiles = st.fixed_dictionaries({
-    **{field: st.sampled_from(symbols) for field, symbols in PROFILE_ENUMS.items()},
-    "installment_rate_pct": st.integers(1, 4),
-    "residence_since_years": st.integers(1, 4),
-    "age_years": st.integers(18, 120),
-    "existing_credits": st.integers(0, 20),
-    "dependents": st.integers(0, 20),
-    "has_telephone": st.booleans(),
-})
+_profiles = st.fixed_dictionaries(
+    {
+        **{field: st.sampled_from(symbols) for field, symbols in PROFILE_ENUMS.items()},
+        "installment_rate_pct": st.integers(1, 4),
+        "residence_since_years": st.integers(1, 4),
+        "age_years": st.integers(18, 120),
+        "existing_credits": st.integers(0, 20),
+        "dependents": st.integers(0, 20),
+        "has_telephone": st.booleans(),
+    }
+)
 
 
 @given(profile=_profiles, term=st.integers(1, 480), amount=st.integers(1, 10**12))
@@ -244,8 +279,9 @@ def test_any_valid_application_encodes_to_one_hot_blocks(
     )
     assert np.isfinite(vector).all()
     for field in PROFILE_ENUMS:
-        block = [v for n, v in zip(BP_FEATURE_NAMES, vector, strict=True)
-                 if n.startswith(f"{field}=")]
+        block = [
+            v for n, v in zip(BP_FEATURE_NAMES, vector, strict=True) if n.startswith(f"{field}=")
+        ]
         assert sorted(block) == [0.0] * (len(block) - 1) + [1.0]
 
 
@@ -311,8 +347,9 @@ def test_export_matches_sklearn_and_loads_only_with_matching_contract(tmp_path, 
     from sklearn.preprocessing import StandardScaler
 
     features, is_bad = german
-    pipeline = Pipeline([("scale", StandardScaler()),
-                         ("mlp", train_bp.mlp_committee(10.0, (4,), seed=0))])
+    pipeline = Pipeline(
+        [("scale", StandardScaler()), ("mlp", train_bp.mlp_committee(10.0, (4,), seed=0))]
+    )
     pipeline.fit(features[:300], is_bad[:300])
     good = train_bp.export_onnx(pipeline, {"feature_names": json.dumps(BP_FEATURE_NAMES)})
     good_bytes = good.SerializeToString()
@@ -320,8 +357,11 @@ def test_export_matches_sklearn_and_loads_only_with_matching_contract(tmp_path, 
 
     (tmp_path / "good.onnx").write_bytes(good_bytes)
     loaded = BpCreditModel.load(tmp_path / "good.onnx", hashlib.sha256(good_bytes).hexdigest())
-    np.testing.assert_allclose(loaded.predict_default_proba(features[:5]),
-                               pipeline.predict_proba(features[:5])[:, 1], atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict_default_proba(features[:5]),
+        pipeline.predict_proba(features[:5])[:, 1],
+        atol=1e-5,
+    )
 
     renamed = train_bp.export_onnx(pipeline, {"feature_names": json.dumps(["x"] * 55)})
     renamed_bytes = renamed.SerializeToString()

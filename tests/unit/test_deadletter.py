@@ -16,12 +16,15 @@ def test_dead_letter_from_a_codec_error_keeps_bytes_and_reason():
         codec.decode(poison)
     except CodecError as exc:
         error = exc
-    record = dead_letter_record("greencredit.transactions", error, poison, b"k", 2, 41,
-                                now=datetime(2026, 1, 1, tzinfo=UTC))
+    record = dead_letter_record(
+        "greencredit.transactions", error, poison, b"k", 2, 41, now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
     assert record["error_type"] == "BadMagicByte"
     assert record["original_value"] == poison
     assert record["source_offset"] == 41
-    decoded = codec.decode(codec.encode("greencredit.dead-letter", record), "greencredit.dead-letter")
+    decoded = codec.decode(
+        codec.encode("greencredit.dead-letter", record), "greencredit.dead-letter"
+    )
     assert decoded.value["original_value"] == poison
 
 

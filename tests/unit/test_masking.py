@@ -64,9 +64,16 @@ def test_scrub_text_masks_everything_it_finds():
 
 
 def test_mask_record_masks_nested_pii_fields():
-    record = {"applicant": {"full_name": "Zhang Wei", "phone": "13812345678",
-                            "email": "a@b.cn", "id_card_number": "110105199003071234",
-                            "bank_card_number": "6222021234567890123"}, "amount": 3}
+    record = {
+        "applicant": {
+            "full_name": "Zhang Wei",
+            "phone": "13812345678",
+            "email": "a@b.cn",
+            "id_card_number": "110105199003071234",
+            "bank_card_number": "6222021234567890123",
+        },
+        "amount": 3,
+    }
     masked = mask_record(record)
     assert masked["applicant"]["phone"] == "138****5678"
     assert masked["applicant"]["full_name"] == "Z********"

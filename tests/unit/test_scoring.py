@@ -64,12 +64,14 @@ def _contexts(n, seed=4):
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        out.append(ApplicationContext(
-            device_risk=None if i % 3 == 0 else float(rng.random()),
-            velocity_risk=float(rng.random()),
-            flags=frozenset({HardFlag.DEVICE_FARM}) if i % 7 == 0 else frozenset(),
-            features={"apps_per_device_24h": float(rng.integers(0, 5))} if i % 2 else {},
-        ))
+        out.append(
+            ApplicationContext(
+                device_risk=None if i % 3 == 0 else float(rng.random()),
+                velocity_risk=float(rng.random()),
+                flags=frozenset({HardFlag.DEVICE_FARM}) if i % 7 == 0 else frozenset(),
+                features={"apps_per_device_24h": float(rng.integers(0, 5))} if i % 2 else {},
+            )
+        )
     return out
 
 
@@ -82,7 +84,9 @@ def _trained_lr(seed=5):
     apps = _varied_applications(60, seed=seed)
     matrix = applications_to_bp_matrix(apps)
     for row in matrix:
-        x = lr_features(row, ApplicationContext(features={"apps_per_device_24h": float(rng.integers(0, 5))}))
+        x = lr_features(
+            row, ApplicationContext(features={"apps_per_device_24h": float(rng.integers(0, 5))})
+        )
         model.learn_one(x, bool(rng.random() < float(bp.predict_default_proba(row[None, :])[0])))
     return model
 
@@ -117,11 +121,17 @@ def test_hard_flags_and_decision_thresholds(scorer):
     lr = OnlineRiskModel()
     plain = scorer.score_batch([app], [ApplicationContext()], [config], [lr])[0]
     blacklisted = scorer.score_batch(
-        [app], [ApplicationContext(flags=frozenset({HardFlag.FACE_BLACKLIST_HIT}))], [config], [lr])[0]
+        [app], [ApplicationContext(flags=frozenset({HardFlag.FACE_BLACKLIST_HIT}))], [config], [lr]
+    )[0]
     assert blacklisted.result.decision == "DECLINE"
     assert blacklisted.result.score == pytest.approx(plain.result.score)
-    expected = ("APPROVE" if plain.result.score < config.approve_below
-                else "DECLINE" if plain.result.score >= config.decline_at_or_above else "REVIEW")
+    expected = (
+        "APPROVE"
+        if plain.result.score < config.approve_below
+        else "DECLINE"
+        if plain.result.score >= config.decline_at_or_above
+        else "REVIEW"
+    )
     assert plain.result.decision == expected
 
 
@@ -130,7 +140,10 @@ def test_green_purpose_lowers_the_score(scorer):
     lr = OnlineRiskModel()
     green, grey = scorer.score_batch(
         [_application(purpose="HEAT_PUMP"), _application(purpose="TRAVEL")],
-        [ApplicationContext()] * 2, [config] * 2, [lr] * 2)
+        [ApplicationContext()] * 2,
+        [config] * 2,
+        [lr] * 2,
+    )
     assert green.indicators["green_purpose_risk"] == 0.0
     assert grey.indicators["green_purpose_risk"] == 1.0
     assert green.result.score < grey.result.score
@@ -140,7 +153,9 @@ def test_identity_rules():
     today = date(2026, 11, 20)
     ok = _application()
     assert identity_risk(ok, today) == (0.0, [])
-    bad_check = _application(applicant=dict(EXAMPLE["applicant"], id_card_number="110105199003071234"))
+    bad_check = _application(
+        applicant=dict(EXAMPLE["applicant"], id_card_number="110105199003071234")
+    )
     assert identity_risk(bad_check, today) == (1.0, ["ID_CHECKSUM_INVALID"])
     older = _application(profile={"age_years": 50})
     assert identity_risk(older, today) == (0.8, ["ID_AGE_MISMATCH"])
@@ -152,21 +167,32 @@ def test_affordability():
     assert monthly_instalment_minor(1_200_000, 12, 0.0) == 100_000
     assert monthly_instalment_minor(1_200_000, 12, 0.12) == 106_619  # 1.2M at 1 %/month
     assert affordability_risk(_application(monthly_income_minor=None)) is None
-    rich = _application(requested_amount_minor=1_200_000, term_months=12, monthly_income_minor=10_000_000)
-    poor = _application(requested_amount_minor=1_200_000, term_months=12, monthly_income_minor=150_000)
+    rich = _application(
+        requested_amount_minor=1_200_000, term_months=12, monthly_income_minor=10_000_000
+    )
+    poor = _application(
+        requested_amount_minor=1_200_000, term_months=12, monthly_income_minor=150_000
+    )
     assert affordability_risk(rich) == 0.0
     assert affordability_risk(poor) == 1.0
 
 
 def test_score_command_scores_and_rejects(tmp_path):
     good = dict(EXAMPLE)
-    farm = dict(EXAMPLE, event_id="5f0c2a9e-8d1b-4c3e-9a57-0b6f2d1e4a99",
-                _context={"device_risk": 0.9, "flags": ["DEVICE_FARM"]})
+    farm = dict(
+        EXAMPLE,
+        event_id="5f0c2a9e-8d1b-4c3e-9a57-0b6f2d1e4a99",
+        _context={"device_risk": 0.9, "flags": ["DEVICE_FARM"]},
+    )
     source = tmp_path / "apps.jsonl"
     source.write_text("\n".join([json.dumps(good), json.dumps(farm), '{"event_id": 1}']) + "\n")
     out = tmp_path / "decisions.jsonl"
-    run = subprocess.run([sys.executable, "-m", "greencredit", "score", "--in", str(source),
-                          "--out", str(out)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "greencredit", "score", "--in", str(source), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1  # one line rejected
     assert json.loads(run.stdout) == {"scored": 2, "rejected": 1, "out": str(out)}
     assert ":3: rejected" in run.stderr
@@ -176,4 +202,6 @@ def test_score_command_scores_and_rejects(tmp_path):
     text = out.read_text()
     for secret in ("110105199003071239", "13812345678", "zhang.wei", "6222021234567890123"):
         assert secret not in text
-    assert datetime.fromisoformat(decisions[0]["occurred_at"]).tzinfo == UTC or decisions[0]["occurred_at"].endswith("Z")
+    assert datetime.fromisoformat(decisions[0]["occurred_at"]).tzinfo == UTC or decisions[0][
+        "occurred_at"
+    ].endswith("Z")

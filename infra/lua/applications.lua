@@ -1,0 +1,28 @@
+-- Record a batch of loan applications in the velocity windows and return, per application:
+--   {device 1h, 24h, 7d, id 1h, 24h, 7d, phone 1h, 24h, 7d, device_state(...)}.
+-- Event fields (stride 6): event_id, ts (epoch ms), device_ref, id_ref, phone_ref, customer_id.
+-- Idempotent without a marker: every write is ZADD NX / GT at the event's own time.
+
+local results = {}
+for i = first_event, #ARGV, 6 do
+  local event_id, ts = ARGV[i], tonumber(ARGV[i + 1])
+  local device_ref, id_ref, phone_ref = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local customer_id = ARGV[i + 5]
+  local out = {}
+  for _, key in ipairs({
+    prefix .. 'app:dev:' .. device_ref,
+    prefix .. 'app:id:' .. id_ref,
+    prefix .. 'app:phone:' .. phone_ref,
+  }) do
+    remember(key, 'NX', ts, event_id, cfg.week, cfg.velocity_cap, cfg.velocity_ttl)
+    out[#out + 1] = count_window(key, ts, cfg.hour)
+    out[#out + 1] = count_window(key, ts, cfg.day)
+    out[#out + 1] = count_window(key, ts, cfg.week)
+  end
+  remember(device_key(device_ref, 'ids'), 'GT', ts, id_ref,
+    cfg.link_window, cfg.link_cap, cfg.link_ttl)
+  remember_customer(device_ref, ts, customer_id)
+  out[#out + 1] = device_state(device_ref, ts)
+  results[#results + 1] = out
+end
+return results

@@ -1,0 +1,64 @@
+-- Record a batch of transactions and return, per transaction:
+--   {card 1h, card 24h, n, mean, m2, new_merchant (0/1), device_state(...) or false}
+-- where n/mean/m2 (Welford) describe the account's amounts BEFORE this transaction.
+-- Event fields (stride 8): event_id, ts, account_id, customer_id, card_ref, merchant_id,
+-- amount_minor, device_ref ('' when the transaction has none).
+--
+-- Replay guard: the "before" snapshot is written with SET NX to a per-event marker in the same
+-- atomic script as the updates. If the marker exists the event was applied already: nothing is
+-- written and the stored snapshot is returned, so a replay sees the same "before" values.
+
+local results = {}
+for i = first_event, #ARGV, 8 do
+  local event_id, ts, account_id = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local customer_id, card_ref, merchant_id = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local amount, device_ref = tonumber(ARGV[i + 6]), ARGV[i + 7]
+
+  local amount_key = prefix .. 'acct:' .. account_id .. ':amount'
+  local merchants_key = prefix .. 'acct:' .. account_id .. ':merchants'
+  local card_key = prefix .. 'txn:card:' .. card_ref
+
+  local h = redis.call('HMGET', amount_key, 'n', 'mean', 'm2')
+  local n, mean, m2 = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0
+  local new_merchant = 0
+  if not redis.call('ZSCORE', merchants_key, merchant_id) then
+    new_merchant = 1
+  end
+  local snapshot = int(n) .. ' ' .. float(mean) .. ' ' .. float(m2) .. ' ' .. new_merchant
+
+  local marker = prefix .. 'seen:txn:' .. event_id
+  if redis.call('SET', marker, snapshot, 'NX', 'PX', cfg.marker_ttl) then
+    -- Refunds (negative amounts) mirror an earlier spend; they are not spending behaviour.
+    if amount >= 0 then
+      local n1 = n + 1
+      local delta = amount - mean
+      local mean1 = mean + delta / n1
+      redis.call('HSET', amount_key, 'n', int(n1), 'mean', float(mean1),
+        'm2', float(m2 + delta * (amount - mean1)))
+    end
+    -- The TTL slides even for a refund: the account is active.
+    if redis.call('EXISTS', amount_key) == 1 then
+      redis.call('PEXPIRE', amount_key, cfg.account_ttl)
+    end
+    remember(merchants_key, 'GT', ts, merchant_id,
+      cfg.merchant_window, cfg.merchant_cap, cfg.account_ttl)
+    remember(card_key, 'NX', ts, event_id, cfg.day, cfg.velocity_cap, cfg.card_ttl)
+    if device_ref ~= '' then
+      remember_customer(device_ref, ts, customer_id)
+    end
+  else
+    local s = redis.call('GET', marker)
+    local a, b, c, d = string.match(s, '^(%S+) (%S+) (%S+) (%S+)$')
+    n, mean, m2, new_merchant = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
+  end
+
+  local state = false
+  if device_ref ~= '' then
+    state = device_state(device_ref, ts)
+  end
+  results[#results + 1] = {
+    count_window(card_key, ts, cfg.hour), count_window(card_key, ts, cfg.day),
+    n, float(mean), float(m2), new_merchant, state,
+  }
+end
+return results
