@@ -77,7 +77,9 @@ TOPICS: tuple[TopicSpec, ...] = (
         "greencredit.analyst-feedback",
         _NS + "AnalystFeedback",
         "subject_event_id",
-        3,
+        # One partition: one worker learns, so the online models' updates never race.
+        # Labels are few (human-paced); scorers reload the learned state from Redis.
+        1,
         30 * _DAY_MS,
         doc="Labels from fraud operations; teach the online model.",
     ),

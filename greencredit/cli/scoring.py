@@ -137,3 +137,11 @@ def train_bp_command(
     metrics = train_bp(output_dir=output_dir, folds=folds, seed=seed)
     print_json(metrics)
     sys.stdout.flush()
+
+
+@train_app.command("lr")
+def train_lr_command(seed: int = typer.Option(0)) -> None:
+    """Rebuild the online LR's bootstrap state (one pass over German Credit); print metrics."""
+    from greencredit.models.lr_bootstrap import write_bootstrap
+
+    print_json(write_bootstrap(seed=seed))
