@@ -63,6 +63,25 @@ class Settings(BaseSettings):
         description="Key for HMAC pseudonyms of ID/phone/card/device ids. Set it in production.",
     )
 
+    # --- Workers -------------------------------------------------------------------
+    worker_batch_size: int = Field(
+        default=256, ge=1, description="Events per batch inside an agent (stream.take)."
+    )
+    # Small: a batch waits at most this long to fill. Latency vs. batching efficiency.
+    worker_batch_within_s: float = Field(default=0.005, gt=0)
+    worker_web_port: int = Field(default=6066, ge=1, le=65535, description="Health/metrics page.")
+    worker_web_host: str = "127.0.0.1"
+    redis_retry_attempts: int = Field(
+        default=4, ge=1, description="Tries per Redis call before a decision falls back to review."
+    )
+    redis_retry_base_s: float = Field(default=0.05, gt=0, description="First backoff; doubles.")
+    config_refresh_s: float = Field(
+        default=1.0, gt=0, description="How often workers re-read lender configs and models."
+    )
+    local_timezone: str = Field(
+        default="Asia/Shanghai", description="Customers' time zone for night-time rules."
+    )
+
     # --- Models -------------------------------------------------------------------
     face_model_path: Path | None = Field(
         default=None, description="Optional stronger ONNX face embedder (see models/README)."

@@ -1,7 +1,7 @@
 """Redis feature store: velocity windows, device state and amount statistics for scoring.
 
-Each ``record_*`` call sends its whole batch as ONE ``EVALSHA`` of a Lua script (one network
-round trip; the script runs atomically, so a crash never leaves half an event applied). The
+Each ``record_*`` call sends its whole batch as ONE ``EVALSHA`` of a Lua script: one network
+round trip, and no other client ever sees a half-applied batch (scripts run atomically). The
 scripts live in ``infra/lua/``: ``common.lua`` (settings, helpers) is prepended to each of
 ``applications.lua``, ``transactions.lua`` and ``device_signals.lua``, since Redis scripts cannot
 import. Windows count by event time (``occurred_at``), never wall clock, so replays are
@@ -19,7 +19,7 @@ windows, caps and TTLs are the defaults of :class:`Retention`):
     P dev:{device_ref}:ids               zset    id_ref -> last seen (30 d)          200   31 d
     P dev:{device_ref}:customers         zset    customer_id -> last seen (30 d)     200   31 d
     P dev:{device_ref}:fingerprints      zset    fingerprint_ref -> last seen        100   31 d
-    P dev:{device_ref}:state             hash    latest signal: flags, SIM, country  8 f   31 d
+    P dev:{device_ref}:state             hash    latest signal: flags, SIM, country  9 f   31 d
     P acct:{account_id}:amount           hash    n, mean, m2 (Welford)               3 f   180 d
     P acct:{account_id}:merchants        zset    merchant_id -> last seen (180 d)    500   180 d
     P seen:txn:{event_id}                string  "before" snapshot (replay guard)    -     7 d
@@ -78,8 +78,12 @@ def _require_pseudonym(value: str, what: str) -> None:
         raise ValueError(f"{what} must be a pseudonym (see streams.masking.pseudonym)")
 
 
+# Ids and codes travel in space-separated script arguments and replies.
+_TOKEN = re.compile(r"\S+")
+
+
 def _require_id(value: str, what: str) -> None:
-    if not value or any(c.isspace() for c in value):
+    if not _TOKEN.fullmatch(value):
         raise ValueError(f"{what} must be a non-empty id without whitespace, got {value!r}")
 
 
@@ -161,6 +165,8 @@ class DeviceSignalKeys:
         _require_pseudonym(self.fingerprint_ref, "fingerprint_ref")
         if self.sim_change_age_hours is not None and self.sim_change_age_hours < 0:
             raise ValueError(f"sim_change_age_hours must be >= 0, got {self.sim_change_age_hours}")
+        if self.geo_country is not None:
+            _require_id(self.geo_country, "geo_country")
 
 
 # Late events arrive after their key's last write; a day of slack on every TTL keeps their
@@ -209,33 +215,30 @@ def _script(name: str) -> str:
     return (_LUA_DIR / "common.lua").read_text() + "\n" + (_LUA_DIR / f"{name}.lua").read_text()
 
 
-def _text(raw: Any) -> str | None:
-    """A Redis reply as text, whether or not the client decodes responses."""
-    if raw is None:
-        return None
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
+def _fields(raw: bytes | str) -> list[str]:
+    """One event's reply (a space-separated string), whether or not the client decodes."""
+    return (raw.decode() if isinstance(raw, bytes) else raw).split(" ")
 
 
-def _flag(raw: Any) -> bool:
-    return _text(raw) == "1"
+def _optional(field: str) -> str | None:
+    return None if field == "-" else field
 
 
-def _device_state(device_ref: str, raw: Sequence[Any]) -> DeviceState:
-    signal_ms, emulator, rooted, jailbroken, vpn, proxy, sim_ms, country, ids, customers, fps = raw
-    signal, sim = _text(signal_ms), _text(sim_ms)
+def _device_state(device_ref: str, f: Sequence[str]) -> DeviceState:
+    signal_ms, sim_ms = _optional(f[0]), _optional(f[6])
     return DeviceState(
         device_ref=device_ref,
-        last_signal_at=None if signal is None else from_epoch_ms(int(signal)),
-        is_emulator=_flag(emulator),
-        is_rooted=_flag(rooted),
-        is_jailbroken=_flag(jailbroken),
-        vpn_active=_flag(vpn),
-        proxy_active=_flag(proxy),
-        sim_changed_at=None if sim is None else from_epoch_ms(int(sim)),
-        geo_country=_text(country),
-        distinct_identities_30d=int(ids),
-        distinct_customers_30d=int(customers),
-        distinct_fingerprints_30d=int(fps),
+        last_signal_at=None if signal_ms is None else from_epoch_ms(int(signal_ms)),
+        is_emulator=f[1] == "1",
+        is_rooted=f[2] == "1",
+        is_jailbroken=f[3] == "1",
+        vpn_active=f[4] == "1",
+        proxy_active=f[5] == "1",
+        sim_changed_at=None if sim_ms is None else from_epoch_ms(int(sim_ms)),
+        geo_country=_optional(f[7]),
+        distinct_identities_30d=int(f[8]),
+        distinct_customers_30d=int(f[9]),
+        distinct_fingerprints_30d=int(f[10]),
     )
 
 
@@ -295,16 +298,19 @@ class FeatureStore:
                 a.device_ref, a.id_ref, a.phone_ref, a.customer_id,
             ]  # fmt: skip
         replies = await self._run("applications", events)
-        return [
-            ApplicationVelocity(
-                event_id=a.event_id,
-                device=WindowCounts(*(int(c) for c in r[0:3])),
-                id_number=WindowCounts(*(int(c) for c in r[3:6])),
-                phone=WindowCounts(*(int(c) for c in r[6:9])),
-                device_state=_device_state(a.device_ref, r[9]),
+        out = []
+        for a, reply in zip(batch, replies, strict=True):
+            f = _fields(reply)
+            out.append(
+                ApplicationVelocity(
+                    event_id=a.event_id,
+                    device=WindowCounts(int(f[0]), int(f[1]), int(f[2])),
+                    id_number=WindowCounts(int(f[3]), int(f[4]), int(f[5])),
+                    phone=WindowCounts(int(f[6]), int(f[7]), int(f[8])),
+                    device_state=_device_state(a.device_ref, f[9:]),
+                )
             )
-            for a, r in zip(batch, replies, strict=True)
-        ]
+        return out
 
     async def record_transactions(
         self, batch: Sequence[TransactionKeys]
@@ -324,18 +330,15 @@ class FeatureStore:
             ]  # fmt: skip
         replies = await self._run("transactions", events)
         out = []
-        for t, (card_1h, card_24h, n, mean, m2, new_merchant, raw_state) in zip(
-            batch, replies, strict=True
-        ):
-            state = None
-            if t.device_ref is not None:
-                state = _device_state(t.device_ref, raw_state)
+        for t, reply in zip(batch, replies, strict=True):
+            f = _fields(reply)
+            state = None if t.device_ref is None else _device_state(t.device_ref, f[6:])
             out.append(
                 TransactionFeatures(
                     event_id=t.event_id,
-                    card=WindowCounts(int(card_1h), int(card_24h)),
-                    amount_history=_amount_stats(int(n), float(mean), float(m2)),
-                    is_new_merchant=int(new_merchant) == 1,
+                    card=WindowCounts(int(f[0]), int(f[1])),
+                    amount_history=_amount_stats(int(f[2]), float(f[3]), float(f[4])),
+                    is_new_merchant=f[5] == "1",
                     geo_mismatch=geo_mismatch(
                         t.ip_country, state.geo_country if state else None, t.merchant_country
                     ),
@@ -347,7 +350,8 @@ class FeatureStore:
     async def record_device_signals(self, batch: Sequence[DeviceSignalKeys]) -> list[DeviceState]:
         """Store each device's flags, fingerprint and customer; return the state after each.
 
-        Flags are those of the newest signal by event time, even if it was processed earlier.
+        Flags are those of the newest signal by event time (same millisecond: the greater event
+        id), whatever the processing order, so replays and reordering give the same state.
         """
         if not batch:
             return []
@@ -361,9 +365,11 @@ class FeatureStore:
             )
             flags = (s.is_emulator, s.is_rooted, s.is_jailbroken, s.vpn_active, s.proxy_active)
             events += [
-                str(ts), s.device_ref, s.fingerprint_ref, s.customer_id or "",
+                s.event_id, str(ts), s.device_ref, s.fingerprint_ref, s.customer_id or "",
                 *("1" if f else "0" for f in flags),
                 sim_changed, (s.geo_country or "").upper(),
             ]  # fmt: skip
         replies = await self._run("device_signals", events)
-        return [_device_state(s.device_ref, r) for s, r in zip(batch, replies, strict=True)]
+        return [
+            _device_state(s.device_ref, _fields(r)) for s, r in zip(batch, replies, strict=True)
+        ]

@@ -19,7 +19,7 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so `greencredit --help` lists every group from one place.
-    from . import events, scoring, stack
+    from . import ahp, audit, events, scoring, stack, worker
 
     app.add_typer(stack.stack_app, name="stack")
     app.add_typer(stack.topics_app, name="topics")
@@ -28,10 +28,10 @@ def _register() -> None:
     app.command("tail")(events.tail_command)
     app.command("score")(scoring.score_command)
     app.add_typer(scoring.train_app, name="train")
+    app.command("worker")(worker.worker_command)
+    app.command("health")(worker.health_command)
+    app.add_typer(audit.audit_app, name="audit")
+    app.command("ahp")(ahp.ahp_command)
 
 
 _register()
-
-from .ahp import ahp_command  # noqa: E402  (registered on `app`, defined above)
-
-app.command("ahp")(ahp_command)

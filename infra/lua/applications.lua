@@ -1,11 +1,12 @@
--- Record a batch of loan applications in the velocity windows and return, per application:
---   {device 1h, 24h, 7d, id 1h, 24h, 7d, phone 1h, 24h, 7d, device_state(...)}.
+-- Record a batch of loan applications in the velocity windows and return, per application,
+-- one string: "device 1h 24h 7d, id 1h 24h 7d, phone 1h 24h 7d, device_state(...)"
+-- (space-separated, no commas).
 -- Event fields (stride 6): event_id, ts (epoch ms), device_ref, id_ref, phone_ref, customer_id.
 -- Idempotent without a marker: every write is ZADD NX / GT at the event's own time.
 
 local results = {}
 for i = first_event, #ARGV, 6 do
-  local event_id, ts = ARGV[i], tonumber(ARGV[i + 1])
+  local event_id, b = ARGV[i], bounds(tonumber(ARGV[i + 1]))
   local device_ref, id_ref, phone_ref = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local customer_id = ARGV[i + 5]
   local out = {}
@@ -14,15 +15,15 @@ for i = first_event, #ARGV, 6 do
     prefix .. 'app:id:' .. id_ref,
     prefix .. 'app:phone:' .. phone_ref,
   }) do
-    remember(key, 'NX', ts, event_id, cfg.week, cfg.velocity_cap, cfg.velocity_ttl)
-    out[#out + 1] = count_window(key, ts, cfg.hour)
-    out[#out + 1] = count_window(key, ts, cfg.day)
-    out[#out + 1] = count_window(key, ts, cfg.week)
+    remember(key, 'NX', b, event_id, cfg.week, cfg.velocity_cap, cfg.velocity_ttl)
+    out[#out + 1] = count_window(key, b, 'hour')
+    out[#out + 1] = count_window(key, b, 'day')
+    out[#out + 1] = count_window(key, b, 'week')
   end
-  remember(device_key(device_ref, 'ids'), 'GT', ts, id_ref,
+  remember(device_key(device_ref, 'ids'), 'GT', b, id_ref,
     cfg.link_window, cfg.link_cap, cfg.link_ttl)
-  remember_customer(device_ref, ts, customer_id)
-  out[#out + 1] = device_state(device_ref, ts)
-  results[#results + 1] = out
+  remember_customer(device_ref, b, customer_id)
+  out[#out + 1] = device_state(device_ref, b)
+  results[#results + 1] = table.concat(out, ' ')
 end
 return results

@@ -27,13 +27,26 @@ local function float(x)
   return string.format('%.17g', x)
 end
 
--- Record `member` at event time `ts` in a sliding-window sorted set, then bound the set:
+-- Window bounds of one event, formatted once (string.format is a noticeable share of the
+-- script's time): the event time itself and the exclusive lower bound of each window.
+local function bounds(ts)
+  return {
+    ts = ts,
+    at = int(ts),
+    hour = '(' .. int(ts - cfg.hour),
+    day = '(' .. int(ts - cfg.day),
+    week = '(' .. int(ts - cfg.week),
+    link = '(' .. int(ts - cfg.link_window),
+  }
+end
+
+-- Record `member` at the event's time in a sliding-window sorted set, then bound the set:
 -- drop members older than `retention` before its newest member (no window can reach them),
 -- keep at most `cap` newest members, refresh the TTL. `mode` is 'NX' for event ids (the first
 -- time of an event wins, so a replay changes nothing) or 'GT' for last-seen sets (a replay
 -- with the same time changes nothing; an older event does not move "last seen" back).
-local function remember(key, mode, ts, member, retention, cap, ttl)
-  redis.call('ZADD', key, mode, ts, member)
+local function remember(key, mode, b, member, retention, cap, ttl)
+  redis.call('ZADD', key, mode, b.at, member)
   local newest = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. int(tonumber(newest[2]) - retention))
   redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
@@ -41,37 +54,41 @@ local function remember(key, mode, ts, member, retention, cap, ttl)
 end
 
 -- Members with a time in (ts - window, ts]: by event time, so a replay counts the same.
-local function count_window(key, ts, window)
-  return redis.call('ZCOUNT', key, '(' .. int(ts - window), int(ts))
+local function count_window(key, b, window)
+  return redis.call('ZCOUNT', key, b[window], b.at)
 end
 
 local function device_key(device_ref, what)
   return prefix .. 'dev:' .. device_ref .. ':' .. what
 end
 
--- Members last seen after ts - window, including any seen after ts. Used for the distinct
+-- Members last seen after ts - 30 d, including any seen after ts. Used for the distinct
 -- counts of device state, which is the latest known: in order, this equals the count up to
 -- ts; a replay may also see identities that appeared since (the conservative direction).
 -- Bounding at ts instead would drop an identity seen both before and after ts.
-local function count_since(key, ts, window)
-  return redis.call('ZCOUNT', key, '(' .. int(ts - window), '+inf')
+local function count_linked(key, b)
+  return redis.call('ZCOUNT', key, b.link, '+inf')
 end
 
--- A device's state at event time `ts`: the latest signal's fields (false where never
--- reported) followed by the distinct identities, customers and fingerprints in the window.
-local function device_state(device_ref, ts)
+-- A device's state at the event's time as space-separated fields: the latest signal's
+-- signal_ms, emulator, rooted, jailbroken, vpn, proxy, sim_changed_ms, country ('-' where
+-- never reported), then the distinct identities, customers and fingerprints in the window.
+-- One string per event rather than a nested reply: parsing thousands of small RESP elements
+-- costs the client more than the script costs Redis.
+local function device_state(device_ref, b)
   local s = redis.call('HMGET', device_key(device_ref, 'state'), 'signal_ms', 'emulator',
     'rooted', 'jailbroken', 'vpn', 'proxy', 'sim_changed_ms', 'country')
-  return {
-    s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8],
-    count_since(device_key(device_ref, 'ids'), ts, cfg.link_window),
-    count_since(device_key(device_ref, 'customers'), ts, cfg.link_window),
-    count_since(device_key(device_ref, 'fingerprints'), ts, cfg.link_window),
-  }
+  for j = 1, 8 do
+    s[j] = s[j] or '-'
+  end
+  s[9] = count_linked(device_key(device_ref, 'ids'), b)
+  s[10] = count_linked(device_key(device_ref, 'customers'), b)
+  s[11] = count_linked(device_key(device_ref, 'fingerprints'), b)
+  return table.concat(s, ' ')
 end
 
 -- A customer seen on a device, from any event that carries both.
-local function remember_customer(device_ref, ts, customer_id)
-  remember(device_key(device_ref, 'customers'), 'GT', ts, customer_id,
+local function remember_customer(device_ref, b, customer_id)
+  remember(device_key(device_ref, 'customers'), 'GT', b, customer_id,
     cfg.link_window, cfg.link_cap, cfg.link_ttl)
 end

@@ -1,5 +1,5 @@
--- Record a batch of transactions and return, per transaction:
---   {card 1h, card 24h, n, mean, m2, new_merchant (0/1), device_state(...) or false}
+-- Record a batch of transactions and return, per transaction, one space-separated string:
+--   "card_1h card_24h n mean m2 new_merchant(0/1) [device_state(...) when it has a device]"
 -- where n/mean/m2 (Welford) describe the account's amounts BEFORE this transaction.
 -- Event fields (stride 8): event_id, ts, account_id, customer_id, card_ref, merchant_id,
 -- amount_minor, device_ref ('' when the transaction has none).
@@ -10,7 +10,7 @@
 
 local results = {}
 for i = first_event, #ARGV, 8 do
-  local event_id, ts, account_id = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local event_id, b, account_id = ARGV[i], bounds(tonumber(ARGV[i + 1])), ARGV[i + 2]
   local customer_id, card_ref, merchant_id = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local amount, device_ref = tonumber(ARGV[i + 6]), ARGV[i + 7]
 
@@ -24,6 +24,7 @@ for i = first_event, #ARGV, 8 do
   if not redis.call('ZSCORE', merchants_key, merchant_id) then
     new_merchant = 1
   end
+  -- The "before" values in reply order, so the reply can carry the snapshot as it is.
   local snapshot = int(n) .. ' ' .. float(mean) .. ' ' .. float(m2) .. ' ' .. new_merchant
 
   local marker = prefix .. 'seen:txn:' .. event_id
@@ -40,25 +41,20 @@ for i = first_event, #ARGV, 8 do
     if redis.call('EXISTS', amount_key) == 1 then
       redis.call('PEXPIRE', amount_key, cfg.account_ttl)
     end
-    remember(merchants_key, 'GT', ts, merchant_id,
+    remember(merchants_key, 'GT', b, merchant_id,
       cfg.merchant_window, cfg.merchant_cap, cfg.account_ttl)
-    remember(card_key, 'NX', ts, event_id, cfg.day, cfg.velocity_cap, cfg.card_ttl)
+    remember(card_key, 'NX', b, event_id, cfg.day, cfg.velocity_cap, cfg.card_ttl)
     if device_ref ~= '' then
-      remember_customer(device_ref, ts, customer_id)
+      remember_customer(device_ref, b, customer_id)
     end
   else
-    local s = redis.call('GET', marker)
-    local a, b, c, d = string.match(s, '^(%S+) (%S+) (%S+) (%S+)$')
-    n, mean, m2, new_merchant = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
+    snapshot = redis.call('GET', marker)
   end
 
-  local state = false
+  local out = {count_window(card_key, b, 'hour'), count_window(card_key, b, 'day'), snapshot}
   if device_ref ~= '' then
-    state = device_state(device_ref, ts)
+    out[#out + 1] = device_state(device_ref, b)
   end
-  results[#results + 1] = {
-    count_window(card_key, ts, cfg.hour), count_window(card_key, ts, cfg.day),
-    n, float(mean), float(m2), new_merchant, state,
-  }
+  results[#results + 1] = table.concat(out, ' ')
 end
 return results

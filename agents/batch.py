@@ -1,0 +1,69 @@
+"""What a processed batch leaves to do: outputs to send, then Redis bookkeeping.
+
+The order is the at-least-once contract: send every output and wait for the acks, and
+only then mark inputs done (so a crash in between replays the batch, and the replay
+re-sends the same deterministic ids instead of losing anything).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from .engine import Engine, Incoming, Outgoing, RedisUnavailable, SendFn
+
+__all__ = ["BatchResult", "faust_sender", "finish_batch", "incoming_from_events"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    """Outputs of one batch and the state to record once they are acknowledged."""
+
+    outputs: list[Outgoing] = field(default_factory=list)
+    done_event_ids: list[str] = field(default_factory=list)
+    disbursed: list[tuple[str, str]] = field(default_factory=list)  # (application_id, event_id)
+    scored: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> pending entry
+
+
+async def finish_batch(engine: Engine, result: BatchResult, send: SendFn) -> None:
+    """Send, await acks, then record done markers, disbursements and pending labels."""
+    await engine.emit(result.outputs, send)
+    try:
+        if result.disbursed:
+            await engine.with_retry("mark_disbursed",
+                                    lambda: engine.store.mark_disbursed(result.disbursed))
+        if result.scored:
+            await engine.with_retry("remember_scored",
+                                    lambda: engine.store.remember_scored(result.scored))
+        if result.done_event_ids:
+            await engine.with_retry("mark_done",
+                                    lambda: engine.store.mark_done(result.done_event_ids))
+    except RedisUnavailable as exc:
+        # Outputs are out and acknowledged; without the markers a redelivery re-sends the
+        # same ids (consumers de-duplicate). Nothing is lost.
+        log.error("bookkeeping after emit failed: %s", exc)
+
+
+def incoming_from_events(events: Sequence[faust.EventT]) -> list[Incoming]:
+    """Raw messages (topic, partition, offset, key, value) of a Faust batch."""
+    out = []
+    for event in events:
+        message = event.message
+        out.append(Incoming(message.topic, message.partition, message.offset,
+                            message.key, message.value))
+    return out
+
+
+def faust_sender(topics: dict[str, faust.TopicT]) -> SendFn:
+    """A SendFn over the app's raw topics; force=True sends now instead of on ack."""
+
+    async def send(topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
+        return await topics[topic].send(key=key, value=value, partition=partition, force=True)
+
+    return send

@@ -1,0 +1,94 @@
+"""Device signals -> device state in Redis -> alert on new risky findings.
+
+The stored state also feeds application decisions (device_risk, DEVICE_FARM) and
+transaction scores (SIM swap before a large amount).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from greencredit.infra.feature_store import DeviceSignalKeys
+from greencredit.models.features import DEVICE_RULE_WEIGHTS, device_risk, device_rules
+from greencredit.streams.masking import pseudonym
+
+from .batch import BatchResult
+from .engine import Engine, Incoming, Outgoing, RedisUnavailable
+from .transactions import fraud_alert_record
+
+__all__ = ["process_device_signals"]
+
+# One alert per device and finding per day; the rule keeps counting in the state meanwhile.
+FINDING_TTL = int(timedelta(days=1).total_seconds())
+
+
+def _keys(engine: Engine, signal: dict[str, Any]) -> DeviceSignalKeys:
+    return DeviceSignalKeys(
+        event_id=signal["event_id"],
+        occurred_at=signal["occurred_at"],
+        device_ref=pseudonym(signal["device_id"], engine.pii_key, "device"),
+        fingerprint_ref=pseudonym(signal["fingerprint"], engine.pii_key, "fingerprint"),
+        customer_id=signal.get("customer_id"),
+        is_emulator=signal["is_emulator"],
+        is_rooted=signal["is_rooted"],
+        is_jailbroken=signal["is_jailbroken"],
+        vpn_active=signal["vpn_active"],
+        proxy_active=signal["proxy_active"],
+        sim_change_age_hours=signal.get("sim_change_age_hours"),
+        geo_country=signal.get("geo_country"),
+    )
+
+
+async def process_device_signals(
+    engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
+) -> BatchResult:
+    """Update device states; alert on findings that are new for the device."""
+    now = now or datetime.now(UTC)
+    result = BatchResult()
+    signals = []
+    for message in messages:
+        event, dead = engine.decode(message)
+        if dead is not None:
+            result.outputs.append(dead)
+        elif event is not None:
+            signals.append(event.value)
+    if not signals:
+        return result
+    try:
+        keys = [_keys(engine, s) for s in signals]
+        states = await engine.with_retry(
+            "record_device_signals", lambda: engine.features.record_device_signals(keys))
+        findings = []
+        for key, state, signal in zip(keys, states, signals, strict=True):
+            for rule in sorted(device_rules(state, signal["occurred_at"])):
+                findings.append((key.device_ref, str(rule), state, signal))
+        new = await engine.with_retry("first_findings", lambda: engine.store.first_findings(
+            [(f[0], f[1]) for f in findings], FINDING_TTL))
+    except RedisUnavailable:
+        for message in messages:
+            result.outputs.append(engine.dead_letter(message, RedisUnavailable("device state")))
+        return result
+    alerted: set[str] = set()
+    for (device_ref, _rule, state, signal), is_new in zip(findings, new, strict=True):
+        if not is_new or signal["event_id"] in alerted:
+            continue
+        alerted.add(signal["event_id"])
+        rules = device_rules(state, signal["occurred_at"])
+        reasons = sorted(((str(r), DEVICE_RULE_WEIGHTS[r]) for r in rules), key=lambda r: -r[1])
+        record = fraud_alert_record(
+            "DEVICE_SIGNAL", signal, device_risk(state, signal["occurred_at"]), reasons, now,
+            customer_id=signal.get("customer_id"), device_ref=device_ref,
+        )
+        result.outputs.append(Outgoing("greencredit.fraud-alerts", device_ref, record))
+    result.done_event_ids.extend(s["event_id"] for s in signals)
+    return result
+
+
+def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+    """Attach the device-signals agent to the Faust app."""
+
+    @app.agent(topics["greencredit.device-signals"], name="device_signals")
+    async def device_signals_agent(stream: Any) -> None:
+        await runtime.run(stream, process_device_signals)

@@ -1,0 +1,262 @@
+"""Per-worker resources and the emit step shared by all agents.
+
+The agents stay thin: they hand a batch of raw messages to a processing function, which
+uses this engine for decoding, Redis state (with retries), lender configs, the online
+models and, at the end, sending sealed records and waiting for the broker's acks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from greencredit.infra.audit_head import last_record_hash
+from greencredit.infra.endpoints import resolve_endpoints
+from greencredit.infra.engine_store import EngineStore
+from greencredit.infra.feature_store import FeatureStore
+from greencredit.models.bp import BpCreditModel
+from greencredit.models.lender_config import LenderConfig, LenderConfigError, default_lender_config
+from greencredit.models.lr_bootstrap import load_bootstrap_lr
+from greencredit.models.monitoring import ModelMonitor, MonitorConfig
+from greencredit.models.online_lr import OnlineLRConfig, OnlineRiskModel
+from greencredit.models.scoring import ApplicationScorer
+from greencredit.settings import Settings
+from greencredit.streams.audit import ChainHead
+from greencredit.streams.codec import AvroCodec, DecodedEvent, codec_from_settings
+from greencredit.streams.deadletter import dead_letter_record
+from greencredit.streams.errors import CodecError
+from greencredit.streams.masking import scrub_text
+
+__all__ = ["Engine", "Incoming", "Outgoing", "RedisUnavailable", "SendFn"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Topics whose records carry the tamper-evident chain.
+AUDITED_TOPICS = frozenset({"greencredit.decisions", "greencredit.disbursements"})
+APPLICATION_LR = "application_lr"
+TRANSACTION_LR = "transaction_lr"
+# Fraud is rare: an untrained transaction model starts near a plausible base rate, not 0.5.
+TRANSACTION_LR_PRIOR = 0.02
+
+
+class RedisUnavailable(RuntimeError):
+    """Redis did not answer after the configured retries."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One consumed message, before decoding."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class Outgoing:
+    """One record to produce; `partition` None lets the key choose."""
+
+    topic: str
+    key: str
+    record: dict[str, Any]
+    partition: int | None = None
+    same_as: Outgoing | None = None  # send the record exactly as that output was sealed
+
+
+# send(topic, key, value, partition) -> awaitable that resolves when the broker acked.
+SendFn = Callable[[str, bytes, bytes, int | None], Awaitable[Awaitable[Any]]]
+
+
+@dataclass
+class _Cached:
+    value: Any
+    fetched_at: float
+
+
+@dataclass
+class Engine:
+    """Everything one worker shares between its agents."""
+
+    settings: Settings
+    codec: AvroCodec
+    redis: aioredis.Redis
+    store: EngineStore
+    features: FeatureStore
+    scorer: ApplicationScorer
+    pii_key: bytes
+    kafka_config: dict[str, Any]
+    chain: ChainHead = field(default_factory=ChainHead)
+    monitors: dict[str, ModelMonitor] = field(default_factory=dict)
+    _configs: dict[str, _Cached] = field(default_factory=dict)
+    _models: dict[tuple[str, str], _Cached] = field(default_factory=dict)
+    _chain_known: set[tuple[str, int]] = field(default_factory=set)
+    _bootstrap_state: dict[str, Any] | None = None
+
+    @classmethod
+    def create(cls, settings: Settings) -> Engine:
+        """Connect to Redis (lazily) and load the models; no network I/O yet."""
+        endpoints = resolve_endpoints(settings)
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        client = aioredis.Redis.from_url(
+            endpoints.redis, password=password, socket_timeout=2.0, socket_connect_timeout=2.0
+        )
+        return cls(
+            settings=settings,
+            codec=codec_from_settings(settings),
+            redis=client,
+            store=EngineStore(client),
+            features=FeatureStore(client),
+            scorer=ApplicationScorer(BpCreditModel.load()),
+            pii_key=settings.pii_hmac_key.get_secret_value().encode(),
+            kafka_config=settings.kafka_client_config(endpoints.kafka),
+            _bootstrap_state=load_bootstrap_lr().to_state(),
+        )
+
+    async def start(self) -> None:
+        """Load the Lua scripts; Redis being down here is not fatal (calls retry later)."""
+        try:
+            await self.features.load_scripts()
+        except RedisError as exc:
+            log.warning("redis not reachable at start-up: %s", scrub_text(str(exc)))
+
+    # -- resilience -----------------------------------------------------------------------
+    async def with_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a Redis call with exponential backoff; RedisUnavailable when it keeps failing."""
+        delay = self.settings.redis_retry_base_s
+        for attempt in range(1, self.settings.redis_retry_attempts + 1):
+            try:
+                return await call()
+            except (RedisError, OSError) as exc:
+                if attempt == self.settings.redis_retry_attempts:
+                    raise RedisUnavailable(f"{what}: {type(exc).__name__}") from None
+                log.warning("redis %s failed (%s), retry %d", what, type(exc).__name__, attempt)
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    # -- decoding -----------------------------------------------------------------------------
+    def decode(self, message: Incoming) -> tuple[DecodedEvent | None, Outgoing | None]:
+        """Decode one message, or turn it into a dead letter (never raises on bad input)."""
+        try:
+            return self.codec.decode(message.value, message.topic), None
+        except CodecError as exc:
+            return None, self.dead_letter(message, exc)
+
+    def dead_letter(self, message: Incoming, error: BaseException) -> Outgoing:
+        """Dead-letter output for a message we cannot process."""
+        record = dead_letter_record(
+            message.topic, error, message.value, message.key, message.partition, message.offset
+        )
+        return Outgoing("greencredit.dead-letter", message.topic, record)
+
+    # -- lender configs and models ----------------------------------------------------------
+    def _fresh(self, cached: _Cached | None) -> bool:
+        return cached is not None and (
+            time.monotonic() - cached.fetched_at < self.settings.config_refresh_s
+        )
+
+    async def lender_configs(self, tenants: Iterable[str]) -> dict[str, LenderConfig]:
+        """Each tenant's newest config (re-read every config_refresh_s); default if none."""
+        wanted = list(dict.fromkeys(tenants))
+        stale = [t for t in wanted if not self._fresh(self._configs.get(t))]
+        if stale:
+            try:
+                stored = await self.with_retry("configs", lambda: self.store.configs(stale))
+            except RedisUnavailable:
+                stored = {}  # keep what we had; defaults for tenants never seen
+            now = time.monotonic()
+            for tenant in stale:
+                config = self._configs[tenant].value if tenant in self._configs else None
+                if tenant in stored:
+                    try:
+                        config = LenderConfig.from_dict(stored[tenant])
+                    except (LenderConfigError, ValueError, KeyError) as exc:
+                        log.error("stored config of %s invalid: %s", tenant, exc)
+                self._configs[tenant] = _Cached(config or default_lender_config(tenant), now)
+        return {t: self._configs[t].value for t in wanted}
+
+    def _new_model(self, name: str) -> OnlineRiskModel:
+        if name == APPLICATION_LR and self._bootstrap_state is not None:
+            return OnlineRiskModel.from_state(self._bootstrap_state)
+        return OnlineRiskModel(OnlineLRConfig(prior_risk=TRANSACTION_LR_PRIOR))
+
+    async def models(self, name: str, tenants: Iterable[str]) -> dict[str, OnlineRiskModel]:
+        """The tenants' online models, reloaded from Redis when the learner saved newer ones."""
+        wanted = list(dict.fromkeys(tenants))
+        stale = [t for t in wanted if not self._fresh(self._models.get((name, t)))]
+        if stale:
+            try:
+                stored = await self.with_retry(
+                    "models", lambda: self.store.load_models(name, stale)
+                )
+            except RedisUnavailable:
+                stored = {}
+            now = time.monotonic()
+            for tenant in stale:
+                current = self._models.get((name, tenant))
+                model = current.value if current else None
+                state = stored.get(tenant)
+                if state is not None and (model is None or state["n_learned"] != model.n_learned):
+                    model = OnlineRiskModel.from_state(state)
+                self._models[(name, tenant)] = _Cached(model or self._new_model(name), now)
+        return {t: self._models[(name, t)].value for t in wanted}
+
+    def adopt_model(self, name: str, tenant: str, model: OnlineRiskModel) -> None:
+        """The learner's own copy is authoritative in its process."""
+        self._models[(name, tenant)] = _Cached(model, time.monotonic())
+
+    def monitor(self, tenant: str, config: LenderConfig) -> ModelMonitor:
+        """This worker's champion/challenger monitor for a tenant."""
+        monitor = self.monitors.get(tenant)
+        if monitor is None:
+            monitor = ModelMonitor(MonitorConfig(lr_weight_limit=config.lr_weight_adjust_limit))
+            self.monitors[tenant] = monitor
+        return monitor
+
+    # -- emitting ---------------------------------------------------------------------------
+    async def emit(self, outputs: Sequence[Outgoing], send: SendFn) -> None:
+        """Seal audited records, encode, send in order and wait for every ack."""
+        pending = []
+        sealed: dict[int, dict[str, Any]] = {}
+        for output in outputs:
+            record = output.record
+            if output.same_as is not None:
+                record = sealed.get(id(output.same_as), output.same_as.record)
+            elif output.topic in AUDITED_TOPICS:
+                if output.partition is None:
+                    raise ValueError(f"{output.topic} records need an explicit partition")
+                await self._ensure_chain_head(output.topic, output.partition)
+                record = self.chain.next(record, output.topic, output.partition)
+                sealed[id(output)] = record
+            value = self.codec.encode(output.topic, record)
+            pending.append(await send(output.topic, output.key.encode(), value, output.partition))
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _ensure_chain_head(self, topic: str, partition: int) -> None:
+        # After a (re)start, continue the chain from the last record Kafka holds.
+        if (topic, partition) in self._chain_known:
+            return
+        head = await asyncio.to_thread(
+            last_record_hash, self.kafka_config, topic, partition, self.codec
+        )
+        self.chain.set_head(topic, partition, head)
+        self._chain_known.add((topic, partition))
+
+    def forget_chain_heads(self) -> None:
+        """After a rebalance another worker may have written: re-read heads from Kafka."""
+        self._chain_known.clear()
+
+    async def close(self) -> None:
+        """Release the Redis connection pool."""
+        await self.redis.aclose()

@@ -1,0 +1,73 @@
+"""Analyst feedback (labels) -> the online models learn -> review/alert cases close.
+
+The feedback topic has one partition: this is the only place the online models learn, and
+the learned state is saved to Redis, from where every scoring worker reloads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from greencredit.models.monitoring import observe_label
+from greencredit.streams.records import model_health_record
+
+from .batch import BatchResult
+from .engine import APPLICATION_LR, TRANSACTION_LR, Engine, Incoming, Outgoing
+
+__all__ = ["POSITIVE_LABELS", "process_feedback"]
+
+# The bad class the online models predict: fraud for transactions, default for applications.
+POSITIVE_LABELS = frozenset({"FRAUD", "DEFAULTED"})
+
+
+async def process_feedback(
+    engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
+) -> BatchResult:
+    """Learn from each label whose scored features are still pending; close its case."""
+    now = now or datetime.now(UTC)
+    result = BatchResult()
+    labels = []
+    for message in messages:
+        event, dead = engine.decode(message)
+        if dead is not None:
+            result.outputs.append(dead)
+        elif event is not None:
+            labels.append(event.value)
+    if not labels:
+        return result
+    subjects = [label["subject_event_id"] for label in labels]
+    pending = await engine.with_retry("take_scored", lambda: engine.store.take_scored(subjects))
+    changed: dict[tuple[str, str], Any] = {}
+    for label in labels:
+        entry = pending.get(label["subject_event_id"])
+        if entry is None:
+            continue  # unknown, expired or already learned (GETDEL): nothing to teach
+        tenant = entry["tenant_id"]
+        name = APPLICATION_LR if entry["kind"] == "application" else TRANSACTION_LR
+        model = (await engine.models(name, [tenant]))[tenant]
+        positive = label["label"] in POSITIVE_LABELS
+        if name == APPLICATION_LR and entry.get("bp_prob") is not None:
+            config = (await engine.lender_configs([tenant]))[tenant]
+            for health in observe_label(engine.monitor(tenant, config), entry["bp_prob"],
+                                        entry["risk"], positive, now):
+                result.outputs.append(Outgoing("greencredit.model-health", tenant,
+                                               model_health_record(health, tenant, "learner")))
+        model.learn_one(entry["features"], positive)
+        engine.adopt_model(name, tenant, model)
+        changed[(name, tenant)] = model
+    for (name, tenant), model in changed.items():
+        await engine.with_retry("save_model", lambda n=name, t=tenant, m=model:
+                                engine.store.save_model(n, t, m.to_state()))
+    cases = {(label.get("case_id") or label["subject_event_id"]): label["label"] for label in labels}
+    await engine.with_retry("close_cases", lambda: engine.store.close_cases(cases))
+    return result
+
+
+def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+    """Attach the feedback agent to the Faust app."""
+
+    @app.agent(topics["greencredit.analyst-feedback"], name="feedback")
+    async def feedback_agent(stream: Any) -> None:
+        await runtime.run(stream, process_feedback)

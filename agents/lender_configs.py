@@ -1,0 +1,77 @@
+"""Lender configurations from the compacted config topic -> Redis -> every worker.
+
+The topic has one partition, so one worker applies configs; all workers re-read them from
+Redis every `config_refresh_s`, so a new version takes effect without a restart. An invalid
+configuration (bad matrix, inconsistent judgements) is dead-lettered with the reason and the
+lender keeps its previous version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from greencredit.models.ahp import AhpInputError
+from greencredit.models.lender_config import LenderConfig, LenderConfigError
+
+from .batch import BatchResult
+from .engine import Engine, Incoming, RedisUnavailable
+
+__all__ = ["config_from_event", "process_lender_configs"]
+
+
+class InvalidLenderConfig(ValueError):
+    """The configuration event is well-formed Avro but not a usable configuration."""
+
+    error_type = "InvalidLenderConfig"
+
+
+def config_from_event(event: Mapping[str, Any]) -> LenderConfig:
+    """LenderConfig from a decoded LenderConfig event (nodes carry matrix or weights)."""
+    nodes = []
+    for node in event["nodes"]:
+        entry: dict[str, Any] = {"name": node["name"], "criteria": list(node["criteria"])}
+        if node.get("matrix") is not None:
+            entry["matrix"] = node["matrix"]
+        if node.get("weights") is not None:
+            entry["weights"] = dict(node["weights"])
+        nodes.append(entry)
+    return LenderConfig.from_dict({
+        "tenant_id": event["tenant_id"],
+        "version": event["config_version"],
+        "hierarchy": {"root": event["root"], "nodes": nodes},
+        "approve_below": event["approve_below"],
+        "decline_at_or_above": event["decline_at_or_above"],
+        "fraud_alert_threshold": event["fraud_alert_threshold"],
+        "lr_weight_adjust_limit": event["lr_weight_adjust_limit"],
+    })
+
+
+async def process_lender_configs(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+    """Validate and store each configuration (newest version wins)."""
+    result = BatchResult()
+    for message in messages:
+        event, dead = engine.decode(message)
+        if dead is not None:
+            result.outputs.append(dead)
+            continue
+        assert event is not None  # noqa: S101 - decode returns one of the two
+        try:
+            config = config_from_event(event.value)
+        except (LenderConfigError, AhpInputError, ValueError) as exc:
+            result.outputs.append(engine.dead_letter(message, InvalidLenderConfig(str(exc))))
+            continue
+        try:
+            await engine.with_retry("put_config", lambda c=config: engine.store.put_config_if_newer(
+                c.tenant_id, c.version, c.to_dict()))
+        except RedisUnavailable as exc:
+            raise RuntimeError("lender config not stored: redis unavailable") from exc
+    return result
+
+
+def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+    """Attach the lender-config agent to the Faust app."""
+
+    @app.agent(topics["greencredit.lender-config"], name="lender_configs")
+    async def lender_configs_agent(stream: Any) -> None:
+        await runtime.run(stream, process_lender_configs)

@@ -1,0 +1,105 @@
+"""The loop every agent runs: take a batch, process it, emit, and never die on bad input.
+
+A processing bug in one batch must not stop the stream or lose the events: the batch's
+raw messages go to the dead-letter topic with the error, and the agent moves on. Emitting
+retries with backoff (the broker may be rebalancing) before it gives up the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+import faust
+
+from greencredit.settings import Settings
+from greencredit.streams.masking import scrub_text
+
+from .batch import BatchResult, faust_sender, finish_batch, incoming_from_events
+from .engine import Engine, Incoming
+
+__all__ = ["Processor", "Runtime"]
+
+log = logging.getLogger(__name__)
+
+Processor = Callable[[Engine, Sequence[Incoming]], Awaitable[BatchResult]]
+_EMIT_ATTEMPTS = 4
+
+
+class Runtime:
+    """Lazily built engine plus the agent loop; one per worker process."""
+
+    def __init__(self, settings: Settings, topics: dict[str, faust.TopicT]) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.send = faust_sender(topics)
+        self._engine: Engine | None = None
+        self._lock = asyncio.Lock()
+        self.processed = 0
+        self.dead_lettered = 0
+
+    async def engine(self) -> Engine:
+        """The worker's engine, created and started on first use."""
+        async with self._lock:
+            if self._engine is None:
+                engine = Engine.create(self.settings)
+                await engine.start()
+                self._engine = engine
+            return self._engine
+
+    def on_rebalance(self) -> None:
+        """Partitions moved: forget audit-chain heads (they are re-read from Kafka)."""
+        if self._engine is not None:
+            self._engine.forget_chain_heads()
+
+    async def run(self, stream: faust.StreamT, process: Processor) -> None:
+        """Consume `stream` in batches with `process` until the worker stops."""
+        size, within = self.settings.worker_batch_size, self.settings.worker_batch_within_s
+        async for events in stream.take_events(size, within=within):
+            messages = incoming_from_events(events)
+            engine = await self.engine()
+            await self.handle(engine, messages, process)
+
+    async def handle(self, engine: Engine, messages: list[Incoming], process: Processor) -> None:
+        """One batch: process and emit, or dead-letter the batch if that keeps failing."""
+        try:
+            result = await process(engine, messages)
+        except Exception as exc:  # a bug must not stop the stream
+            log.exception("processing failed for %d messages", len(messages))
+            await self._dead_letter_all(engine, messages, exc)
+            return
+        delay = 0.2
+        for attempt in range(1, _EMIT_ATTEMPTS + 1):
+            try:
+                await finish_batch(engine, result, self.send)
+                self.processed += len(messages)
+                self.dead_lettered += sum(o.topic == "greencredit.dead-letter"
+                                          for o in result.outputs)
+                return
+            except Exception as exc:
+                if attempt == _EMIT_ATTEMPTS:
+                    log.error("emit failed %d times: %s", attempt, scrub_text(str(exc)))
+                    await self._dead_letter_all(engine, messages, exc)
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _dead_letter_all(
+        self, engine: Engine, messages: list[Incoming], error: BaseException
+    ) -> None:
+        letters = [engine.dead_letter(m, _ProcessingError(error)) for m in messages]
+        try:
+            await engine.emit(letters, self.send)
+            self.dead_lettered += len(letters)
+        except Exception:
+            # Nothing left to try in-process: the offsets were not committed past these
+            # messages by us, but Faust may have; the log line is the operator's cue.
+            log.exception("could not dead-letter %d messages", len(messages))
+
+
+class _ProcessingError(Exception):
+    """Wraps an unexpected error so the dead-letter record says what happened."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error_type = "ProcessingError"

@@ -1,0 +1,121 @@
+"""Transactions -> Redis features -> fraud score -> fraud alert above the lender's threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from greencredit.infra.feature_store import TransactionKeys
+from greencredit.models.fraud import alert_severity, transaction_fraud_score, transaction_lr_features
+from greencredit.streams.masking import mask_card, pseudonym
+from greencredit.streams.records import output_event_id
+
+from .batch import BatchResult
+from .engine import TRANSACTION_LR, Engine, Incoming, Outgoing, RedisUnavailable
+
+__all__ = ["fraud_alert_record", "process_transactions"]
+
+
+def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
+    device = txn.get("device_id")
+    return TransactionKeys(
+        event_id=txn["event_id"],
+        occurred_at=txn["occurred_at"],
+        account_id=txn["account_id"],
+        customer_id=txn["customer_id"],
+        card_ref=pseudonym(txn["card_number"], engine.pii_key, "card"),
+        merchant_id=txn["merchant_id"],
+        amount_minor=txn["amount_minor"],
+        device_ref=pseudonym(device, engine.pii_key, "device") if device else None,
+        ip_country=txn.get("ip_country"),
+        merchant_country=txn.get("merchant_country"),
+    )
+
+
+def fraud_alert_record(
+    source: str,
+    source_event: dict[str, Any],
+    score: float,
+    reasons: Sequence[tuple[str, float]],
+    now: datetime,
+    **subject: Any,
+) -> dict[str, Any]:
+    """A FraudAlert with a deterministic id (the case id analysts label)."""
+    event_id = output_event_id("fraud-alert", source_event["event_id"])
+    return {
+        "event_id": event_id,
+        "tenant_id": source_event["tenant_id"],
+        "occurred_at": now,
+        "schema_version": 1,
+        "alert_id": f"alert-{event_id}",
+        "source": source,
+        "source_event_id": source_event["event_id"],
+        "severity": alert_severity(score),
+        "score": float(score),
+        "reasons": [{"code": code, "contribution": float(c)} for code, c in reasons],
+        "customer_id": subject.get("customer_id"),
+        "card_masked": subject.get("card_masked"),
+        "device_ref": subject.get("device_ref"),
+        "blacklist_entry_id": subject.get("blacklist_entry_id"),
+    }
+
+
+async def process_transactions(
+    engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
+) -> BatchResult:
+    """Score a batch of transactions; alerts for those at or above the lender's threshold."""
+    now = now or datetime.now(UTC)
+    result = BatchResult()
+    transactions = []
+    for message in messages:
+        event, dead = engine.decode(message)
+        if dead is not None:
+            result.outputs.append(dead)
+        elif event is not None:
+            transactions.append(event.value)
+    if not transactions:
+        return result
+    ids = [t["event_id"] for t in transactions]
+    try:
+        done = await engine.with_retry("done_among", lambda: engine.store.done_among(ids))
+        transactions = [t for t in transactions if t["event_id"] not in done]
+        keys = [_keys(engine, t) for t in transactions]
+        features = await engine.with_retry(
+            "record_transactions", lambda: engine.features.record_transactions(keys))
+    except RedisUnavailable:
+        # No features, no score: raise nothing now, leave the inputs un-done. Redelivery
+        # after a restart scores them; the dead-letter topic keeps them for operators too.
+        for message in messages:
+            result.outputs.append(engine.dead_letter(message, RedisUnavailable("features")))
+        return result
+    tenants = [t["tenant_id"] for t in transactions]
+    configs = await engine.lender_configs(tenants)
+    models = await engine.models(TRANSACTION_LR, tenants)
+    tz = engine.settings.local_timezone
+    for txn, feats in zip(transactions, features, strict=True):
+        lr_x = transaction_lr_features(feats, txn["amount_minor"], txn["occurred_at"], tz)
+        lr_risk = models[txn["tenant_id"]].predict_one(lr_x)
+        fraud = transaction_fraud_score(feats, txn["amount_minor"], txn["occurred_at"], lr_risk, tz)
+        if fraud.score >= configs[txn["tenant_id"]].fraud_alert_threshold:
+            record = fraud_alert_record(
+                "TRANSACTION", txn, fraud.score, fraud.reasons, now,
+                customer_id=txn["customer_id"], card_masked=mask_card(txn["card_number"]),
+                device_ref=_keys(engine, txn).device_ref,
+            )
+            result.outputs.append(Outgoing("greencredit.fraud-alerts", txn["customer_id"], record))
+            # Analysts label alerts: keep what was scored so the label can teach the model.
+            result.scored[txn["event_id"]] = {
+                "kind": "transaction", "tenant_id": txn["tenant_id"], "features": lr_x,
+                "risk": lr_risk, "bp_prob": None, "scored_at": now.isoformat(),
+            }
+    result.done_event_ids.extend(t["event_id"] for t in transactions)
+    return result
+
+
+def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+    """Attach the transactions agent to the Faust app."""
+
+    @app.agent(topics["greencredit.transactions"], name="transactions")
+    async def transactions_agent(stream: Any) -> None:
+        await runtime.run(stream, process_transactions)

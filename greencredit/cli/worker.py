@@ -1,0 +1,49 @@
+"""`greencredit worker` (the Faust worker) and `greencredit health` (probe a worker)."""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+
+import orjson
+import typer
+
+from greencredit.infra.embedded import StackError
+from greencredit.settings import get_settings
+
+from ._output import fail, print_json
+
+
+def worker_command(
+    loglevel: str = typer.Option("info", "--loglevel", "-l", help="debug, info, warning, error"),
+) -> None:
+    """Run the stream-processing worker (same as `faust -A greencredit.agents.app worker`)."""
+    try:
+        from greencredit.agents.app import app
+    except StackError as exc:
+        fail(str(exc))
+    settings = get_settings()
+    sys.argv = [
+        "greencredit worker", "worker", "--loglevel", loglevel,
+        "--web-port", str(settings.worker_web_port), "--web-host", settings.worker_web_host,
+    ]
+    app.main()
+
+
+def health_command(
+    url: str = typer.Option(None, help="Health page; default: this host's worker port."),
+    timeout: float = typer.Option(5.0),
+) -> None:
+    """Exit 0 when the worker answers its health page, 1 otherwise."""
+    settings = get_settings()
+    target = url or f"http://{settings.worker_web_host}:{settings.worker_web_port}/health/"
+    if not target.startswith(("http://", "https://")):
+        fail("health URL must be http(s)")
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as response:  # noqa: S310
+            body = orjson.loads(response.read())
+    except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
+        typer.echo(f"unhealthy: {exc}", err=True)
+        raise typer.Exit(1) from None
+    print_json(body)

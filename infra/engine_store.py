@@ -1,0 +1,189 @@
+"""Engine state in Redis: idempotency markers, lender configs, learned models, pending labels.
+
+Everything is JSON (never pickle) under the ``gc:`` prefix, and every key has a TTL.
+Kafka has no transactions on the embedded broker, so effects are made idempotent here:
+an input whose outputs were all acknowledged is marked done (a redelivery is skipped), and
+a disbursement is claimed before it is sent and marked sent after the broker's ack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+__all__ = ["DisbursementClaim", "EngineStore", "StoreTtl"]
+
+# Apply a lender config only if its version is newer than the stored one (configs arrive
+# on a compacted topic and are redelivered on every restart).
+_SET_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'version')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'config', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class StoreTtl:
+    """How long each kind of state lives (seconds), with the reason."""
+
+    done: int = int(timedelta(days=8).total_seconds())  # > input retention (7 d): replays skip
+    disbursement: int = int(timedelta(days=400).total_seconds())  # > audit retention
+    pending: int = int(timedelta(days=30).total_seconds())  # label wait, as PendingFeatures
+    config: int = int(timedelta(days=400).total_seconds())  # refreshed on every config event
+    model: int = int(timedelta(days=400).total_seconds())  # refreshed on every save
+    case: int = int(timedelta(days=400).total_seconds())
+
+
+@dataclass(frozen=True)
+class DisbursementClaim:
+    """Result of claiming an application's disbursement."""
+
+    state: str  # "new" (we own it), "pending" (claimed, not confirmed sent), "sent"
+    event_id: str
+
+
+class EngineStore:
+    """Async access to the engine's Redis state. One instance per worker."""
+
+    def __init__(self, client: Redis, prefix: str = "gc:", ttl: StoreTtl | None = None) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl = ttl or StoreTtl()
+        self._set_if_newer = client.register_script(_SET_IF_NEWER)
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # -- idempotency ----------------------------------------------------------------------
+    async def done_among(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these input events were fully processed before (one round trip)."""
+        if not event_ids:
+            return set()
+        values = await self.client.mget([self._key("done", e) for e in event_ids])
+        return {e for e, v in zip(event_ids, values, strict=True) if v is not None}
+
+    async def mark_done(self, event_ids: Iterable[str]) -> None:
+        """Mark inputs processed after all their outputs were acknowledged."""
+        pipe = self.client.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.set(self._key("done", event_id), b"1", ex=self.ttl.done)
+        await pipe.execute()
+
+    async def claim_disbursements(
+        self, claims: Sequence[tuple[str, str]]
+    ) -> list[DisbursementClaim]:
+        """Claim (application_id, disbursement event id) pairs with SET NX, in one round trip."""
+        if not claims:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for application_id, event_id in claims:
+            key = self._key("disb", application_id)
+            pipe.set(key, f"pending:{event_id}", nx=True, ex=self.ttl.disbursement)
+            pipe.get(key)
+        replies = await pipe.execute()
+        out = []
+        for (_, event_id), created, current in zip(
+            claims, replies[0::2], replies[1::2], strict=True
+        ):
+            if created:
+                out.append(DisbursementClaim("new", event_id))
+            else:
+                state, _, stored_id = (current or b"pending:").decode().partition(":")
+                out.append(DisbursementClaim(state, stored_id or event_id))
+        return out
+
+    async def mark_disbursed(self, claims: Iterable[tuple[str, str]]) -> None:
+        """Record that these disbursements were acknowledged by the broker."""
+        pipe = self.client.pipeline(transaction=False)
+        for application_id, event_id in claims:
+            pipe.set(self._key("disb", application_id), f"sent:{event_id}",
+                     ex=self.ttl.disbursement)
+        await pipe.execute()
+
+    # -- lender configurations ---------------------------------------------------------------
+    async def put_config_if_newer(self, tenant_id: str, version: int, config: Mapping[str, Any]) -> bool:
+        """Store a lender config unless an equal or newer version is stored."""
+        applied = await self._set_if_newer(
+            keys=[self._key("cfg", tenant_id)],
+            args=[version, orjson.dumps(config), self.ttl.config],
+        )
+        return bool(applied)
+
+    async def configs(self, tenant_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored configs of these tenants (missing tenants are absent)."""
+        tenants = list(dict.fromkeys(tenant_ids))
+        if not tenants:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for tenant in tenants:
+            pipe.hget(self._key("cfg", tenant), "config")
+        replies = await pipe.execute()
+        return {t: orjson.loads(r) for t, r in zip(tenants, replies, strict=True) if r}
+
+    # -- learned models ---------------------------------------------------------------------
+    async def save_model(self, name: str, tenant_id: str, state: Mapping[str, Any]) -> None:
+        """Persist a model's JSON state (the learner writes, scorers reload)."""
+        await self.client.set(self._key("model", name, tenant_id), orjson.dumps(state),
+                              ex=self.ttl.model)
+
+    async def load_models(self, name: str, tenant_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Stored states of model `name` for these tenants."""
+        tenants = list(dict.fromkeys(tenant_ids))
+        if not tenants:
+            return {}
+        values = await self.client.mget([self._key("model", name, t) for t in tenants])
+        return {t: orjson.loads(v) for t, v in zip(tenants, values, strict=True) if v}
+
+    # -- late labels ------------------------------------------------------------------------
+    async def remember_scored(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        """Keep what was scored (features, risks) per event id until its label arrives."""
+        if not entries:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for event_id, entry in entries.items():
+            pipe.set(self._key("pending", event_id), orjson.dumps(entry), ex=self.ttl.pending)
+        await pipe.execute()
+
+    async def take_scored(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Remove and return the pending entries of labelled events (GETDEL: learn once)."""
+        if not event_ids:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.getdel(self._key("pending", event_id))
+        replies = await pipe.execute()
+        return {e: orjson.loads(r) for e, r in zip(event_ids, replies, strict=True) if r}
+
+    async def first_findings(self, findings: Sequence[tuple[str, str]], ttl: int) -> list[bool]:
+        """For (subject ref, rule) pairs: True where the finding is new within `ttl` seconds.
+
+        A device farm keeps reporting signals; fraud operations want one alert per finding,
+        not one per signal.
+        """
+        if not findings:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for subject, rule in findings:
+            pipe.set(self._key("finding", subject, rule), b"1", nx=True, ex=ttl)
+        return [bool(r) for r in await pipe.execute()]
+
+    async def close_cases(self, cases: Mapping[str, str]) -> None:
+        """Mark review/alert cases closed with their label."""
+        if not cases:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for case_id, label in cases.items():
+            pipe.set(self._key("case", case_id), f"closed:{label}", ex=self.ttl.case)
+        await pipe.execute()
+
+    async def case_status(self, case_id: str) -> str | None:
+        """closed:<LABEL>, or None while open/unknown."""
+        value = await self.client.get(self._key("case", case_id))
+        return value.decode() if value else None

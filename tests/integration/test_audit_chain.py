@@ -1,0 +1,131 @@
+"""The audit chain on the real broker: head recovery, `greencredit audit verify`, tampering."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+
+from greencredit.infra.audit_head import last_record_hash, read_partition, verify_partition
+from greencredit.infra.topic_admin import ensure_topics
+from greencredit.streams.audit import GENESIS_HASH, ChainHead, seal
+from greencredit.streams.codec import AvroCodec
+from greencredit.streams.topics import topic
+from tests.unit.test_audit import decision
+
+CODEC = AvroCodec()
+DECISIONS = "greencredit.decisions"
+PARTITION = 2
+CHAIN_LENGTH = 20
+
+
+@pytest.fixture
+def audit_topic(stack):
+    """A private copy of the decisions topic, so other tests' writes do not join our chain."""
+    name = f"{DECISIONS}.audit-test-{uuid.uuid4().hex[:12]}"
+    spec = dataclasses.replace(topic(DECISIONS), name=name)
+    assert ensure_topics(_config(stack), [spec]) == {name: "created"}
+    return name
+
+
+def _config(stack):
+    return {"bootstrap.servers": stack.kafka}
+
+
+def _produce(stack, topic_name, records):
+    producer = Producer(_config(stack))
+    for record in records:
+        # Encoded as a decision (the copy is not in the registry), written to one partition.
+        value = CODEC.encode(DECISIONS, record)
+        producer.produce(topic_name, value=value, key=record["customer_id"], partition=PARTITION)
+    assert producer.flush(30) == 0
+
+
+def _verify_cli(stack, topic_name):
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": stack.kafka, "REDIS_URL": stack.redis}
+    return subprocess.run(
+        [sys.executable, "-m", "greencredit", "audit", "verify", "--topic", topic_name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _sealed_chain(topic_name, length, first=0, head=GENESIS_HASH):
+    heads = ChainHead()
+    heads.set_head(topic_name, PARTITION, head)
+    return [heads.next(decision(n), topic_name, PARTITION) for n in range(first, first + length)]
+
+
+def test_a_written_chain_verifies_and_a_tampered_record_is_named(stack, audit_topic):
+    chain = _sealed_chain(audit_topic, CHAIN_LENGTH)
+    _produce(stack, audit_topic, chain)
+
+    ok = _verify_cli(stack, audit_topic)
+    assert ok.returncode == 0, ok.stderr
+    verdict = json.loads(ok.stdout)[audit_topic]
+    assert set(verdict) == {str(p) for p in range(topic(DECISIONS).partitions)}
+    mine = verdict[str(PARTITION)]
+    assert mine["records"] == CHAIN_LENGTH and mine["ok"] is True
+    assert mine["first_broken"] is None
+    assert mine["head"] == chain[-1]["record_hash"]
+    assert verdict["0"] == {
+        "records": 0,
+        "ok": True,
+        "first_broken": None,
+        "first_offset": None,
+        "head": None,
+    }
+
+    # Valid Avro, correctly linked, but its content no longer matches its hash.
+    forged = {**seal(decision(CHAIN_LENGTH), chain[-1]["record_hash"]), "decision": "DECLINE"}
+    _produce(stack, audit_topic, [forged])
+    broken = _verify_cli(stack, audit_topic)
+    assert broken.returncode == 1, broken.stderr
+    mine = json.loads(broken.stdout)[audit_topic][str(PARTITION)]
+    assert mine["ok"] is False and mine["records"] == CHAIN_LENGTH + 1
+    assert mine["first_broken"] == {
+        "offset": CHAIN_LENGTH,
+        "event_id": forged["event_id"],
+        "reason": "record_hash mismatch (content changed)",
+    }
+
+
+def test_a_broken_link_is_named_by_offset(stack, audit_topic):
+    chain = _sealed_chain(audit_topic, 5)
+    stray = _sealed_chain(audit_topic, 1, first=5)  # restarted at genesis: a forked chain
+    _produce(stack, audit_topic, chain + stray)
+    report = verify_partition(_config(stack), audit_topic, PARTITION, CODEC).report
+    assert report.count == 6
+    assert report.first_broken is not None
+    assert report.first_broken.offset == 5
+    assert report.first_broken.reason == "prev_hash does not link to offset 4"
+
+
+def test_a_restarted_writer_continues_from_the_last_record_hash(stack, audit_topic):
+    assert last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == GENESIS_HASH
+    first = _sealed_chain(audit_topic, 3)
+    _produce(stack, audit_topic, first)
+    head = last_record_hash(_config(stack), audit_topic, PARTITION, CODEC)
+    assert head == first[-1]["record_hash"]
+
+    more = _sealed_chain(audit_topic, 3, first=3, head=head)
+    _produce(stack, audit_topic, more)
+    assert last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == more[-1]["record_hash"]
+    assert last_record_hash(_config(stack), audit_topic, 0, CODEC) == GENESIS_HASH
+    offsets = [offset for offset, _ in read_partition(_config(stack), audit_topic, PARTITION, CODEC)]
+    assert offsets == list(range(6))
+    assert verify_partition(_config(stack), audit_topic, PARTITION, CODEC).report.ok
+
+
+def test_an_unknown_topic_is_a_usage_error(stack):
+    missing = _verify_cli(stack, f"{DECISIONS}.audit-test-missing-{uuid.uuid4().hex[:8]}")
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
