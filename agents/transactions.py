@@ -16,6 +16,8 @@ from .engine import TRANSACTION_LR, Engine, Incoming, Outgoing, RedisUnavailable
 
 __all__ = ["fraud_alert_record", "process_transactions"]
 
+_CARD_PRESENT = frozenset({"POS", "ATM"})
+
 
 def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
     device = txn.get("device_id")
@@ -29,7 +31,8 @@ def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
         amount_minor=txn["amount_minor"],
         device_ref=pseudonym(device, engine.pii_key, "device") if device else None,
         ip_country=txn.get("ip_country"),
-        merchant_country=txn.get("merchant_country"),
+        # Online merchants abroad are normal; the terminal's country only counts card-present.
+        merchant_country=txn.get("merchant_country") if txn["channel"] in _CARD_PRESENT else None,
     )
 
 
