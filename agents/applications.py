@@ -14,6 +14,7 @@ from typing import Any
 from greencredit.infra.feature_store import ApplicationKeys
 from greencredit.models.features import (
     ApplicationVelocity,
+    DeviceRule,
     application_velocity_risk,
     device_risk,
     device_rules,
@@ -31,7 +32,12 @@ from .engine import APPLICATION_LR, Engine, Incoming, Outgoing, RedisUnavailable
 __all__ = ["process_applications"]
 
 log = logging.getLogger(__name__)
-_BLOCKING_DEVICE_RULES = {"EMULATOR": HardFlag.DEVICE_FARM, "DEVICE_FARM": HardFlag.DEVICE_FARM}
+# Device findings that must not be approved automatically (a person should look).
+_BLOCKING_DEVICE_RULES = {
+    DeviceRule.DEVICE_FARM: HardFlag.DEVICE_FARM,
+    DeviceRule.EMULATOR: HardFlag.RISKY_DEVICE,
+    DeviceRule.ROOTED_WITH_VPN: HardFlag.RISKY_DEVICE,
+}
 
 
 def _keys(engine: Engine, application: dict[str, Any]) -> ApplicationKeys:

@@ -74,6 +74,8 @@ class HardFlag(StrEnum):
     FEATURES_UNAVAILABLE = "FEATURES_UNAVAILABLE"  # feature store (Redis) down: score is blind
     DEVICE_FARM = "DEVICE_FARM"
     FUNDING_UNAVAILABLE = "FUNDING_UNAVAILABLE"
+    IDENTITY_INVALID = "IDENTITY_INVALID"  # ID check digit or birth date does not add up
+    RISKY_DEVICE = "RISKY_DEVICE"  # emulator, or rooted/jailbroken behind a VPN or proxy
 
 
 _FLAG_FLOOR: Mapping[HardFlag, Decision] = MappingProxyType(
@@ -83,6 +85,8 @@ _FLAG_FLOOR: Mapping[HardFlag, Decision] = MappingProxyType(
         HardFlag.FEATURES_UNAVAILABLE: REVIEW,
         HardFlag.DEVICE_FARM: REVIEW,
         HardFlag.FUNDING_UNAVAILABLE: REVIEW,
+        HardFlag.IDENTITY_INVALID: REVIEW,
+        HardFlag.RISKY_DEVICE: REVIEW,
     }
 )
 _FLAG_RANK: dict[HardFlag, int] = {flag: i for i, flag in enumerate(HardFlag)}

@@ -213,7 +213,11 @@ class ApplicationScorer:
             }
             indicator_rows.append({k: v for k, v in indicators.items() if v is not None})
             rule_codes.append(tuple(id_codes))
-        results = self._fuse(indicator_rows, configs, adjustments, [c.flags for c in contexts])
+        flags = [
+            c.flags | {HardFlag.IDENTITY_INVALID} if codes else c.flags
+            for c, codes in zip(contexts, rule_codes, strict=True)
+        ]
+        results = self._fuse(indicator_rows, configs, adjustments, flags)
         return [
             ScoredApplication(
                 result=results[i],

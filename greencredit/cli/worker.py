@@ -19,13 +19,16 @@ def worker_command(
     loglevel: str = typer.Option("info", "--loglevel", "-l", help="debug, info, warning, error"),
 ) -> None:
     """Run the stream-processing worker (same as `faust -A greencredit.agents.app worker`)."""
+    faust_level = {"warning": "warn", "critical": "crit"}.get(loglevel.lower(), loglevel.lower())
+    if faust_level not in ("crit", "error", "warn", "info", "debug"):
+        fail(f"unknown log level {loglevel!r}: use debug, info, warning or error")
     try:
         from greencredit.agents.app import app
     except StackError as exc:
         fail(str(exc))
     settings = get_settings()
     sys.argv = [
-        "greencredit worker", "worker", "--loglevel", loglevel,
+        "greencredit worker", "worker", "--loglevel", faust_level,
         "--web-port", str(settings.worker_web_port), "--web-host", settings.worker_web_host,
     ]
     app.main()

@@ -109,8 +109,21 @@ def test_a_broken_link_is_named_by_offset(stack, audit_topic):
     assert report.first_broken.reason == "prev_hash does not link to offset 4"
 
 
+def test_an_undecodable_message_breaks_the_chain(stack, audit_topic):
+    _produce(stack, audit_topic, _sealed_chain(audit_topic, 2))
+    producer = Producer(_config(stack))
+    producer.produce(audit_topic, value=b"\x00\x00\x00\x00\x07junk", partition=PARTITION)
+    assert producer.flush(30) == 0
+    report = verify_partition(_config(stack), audit_topic, PARTITION, CODEC).report
+    assert report.count == 3
+    assert report.first_broken is not None
+    assert report.first_broken.offset == 2
+    assert report.first_broken.event_id is None
+
+
 def test_a_restarted_writer_continues_from_the_last_record_hash(stack, audit_topic):
     assert last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == GENESIS_HASH
+    # Three records in one batch: Tansu then reports the partition's end as 1, not 3.
     first = _sealed_chain(audit_topic, 3)
     _produce(stack, audit_topic, first)
     head = last_record_hash(_config(stack), audit_topic, PARTITION, CODEC)

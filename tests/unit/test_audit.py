@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from greencredit.infra import audit_head
 from greencredit.schemas import examples_dir
 from greencredit.streams.audit import (
     GENESIS_HASH,
@@ -147,6 +148,23 @@ def test_a_chain_whose_start_was_deleted_by_retention_verifies_from_start_hash()
     kept = records[2:]
     assert verify_chain(kept, start_hash=records[1][1]["record_hash"]).ok
     assert not verify_chain(kept, start_hash=records[0][1]["record_hash"]).ok
+
+
+def test_verify_partition_starts_after_records_deleted_by_retention(monkeypatch):
+    records = chain(5)
+
+    def read_from_offset_2(*_args, **_kwargs):
+        return iter(records[2:])
+
+    monkeypatch.setattr(audit_head, "read_partition", read_from_offset_2)
+    audit = audit_head.verify_partition({}, TOPIC, 0, CODEC)
+    assert audit.first_offset == 2
+    assert audit.report.ok and audit.report.count == 3
+
+    records[3] = (3, {**records[3][1], "score": 0.99})
+    audit = audit_head.verify_partition({}, TOPIC, 0, CODEC)
+    assert audit.report.first_broken is not None
+    assert audit.report.first_broken.offset == 3
 
 
 def test_an_undecodable_message_breaks_the_chain():
