@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,12 +85,10 @@ def last_record_hash(
         # Start one before the reported end and read on to the real end, in case the
         # reported end lags (see _group_less_consumer); on Kafka this reads one message.
         consumer.assign([TopicPartition(topic, partition, max(low, high - 1))])
-        last: bytes | None = None
-        offset = -1
-        for offset, last in _to_end_of_partition(consumer, topic, partition, timeout):
-            pass
-    if offset < 0:
+        tail = deque(_to_end_of_partition(consumer, topic, partition, timeout), maxlen=1)
+    if not tail:
         return GENESIS_HASH
+    offset, last = tail[0]
     head = codec.decode(last).value.get("record_hash")
     if not isinstance(head, str):
         raise CodecError(f"{topic}[{partition}]@{offset} is not a chained record")

@@ -23,11 +23,15 @@ def verify_command(
     topics: list[str] | None = typer.Option(
         None,
         "--topic",
+        metavar="TOPIC",
         help="Topic to verify (repeatable; default: decisions and disbursements). "
         "Any topic name is accepted, so copies of the audit topics can be checked.",
     ),
     timeout: float = typer.Option(
-        10.0, "--timeout", help="Seconds to wait for the broker before giving up."
+        10.0,
+        "--timeout",
+        metavar="SECONDS",
+        help="Seconds to wait for the broker before giving up.",
     ),
 ) -> None:
     """Read every partition from its first offset and verify each chain; exit 1 if one is broken."""

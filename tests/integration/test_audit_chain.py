@@ -131,9 +131,13 @@ def test_a_restarted_writer_continues_from_the_last_record_hash(stack, audit_top
 
     more = _sealed_chain(audit_topic, 3, first=3, head=head)
     _produce(stack, audit_topic, more)
-    assert last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == more[-1]["record_hash"]
+    assert (
+        last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == more[-1]["record_hash"]
+    )
     assert last_record_hash(_config(stack), audit_topic, 0, CODEC) == GENESIS_HASH
-    offsets = [offset for offset, _ in read_partition(_config(stack), audit_topic, PARTITION, CODEC)]
+    offsets = [
+        offset for offset, _ in read_partition(_config(stack), audit_topic, PARTITION, CODEC)
+    ]
     assert offsets == list(range(6))
     assert verify_partition(_config(stack), audit_topic, PARTITION, CODEC).report.ok
 

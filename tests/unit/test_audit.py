@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -60,7 +61,7 @@ def test_a_sealed_chain_verifies_after_the_avro_round_trip():
     assert report.first_broken is None
     assert report.head == records[-1][1]["record_hash"]
     assert records[0][1]["prev_hash"] == GENESIS_HASH
-    for (_, earlier), (_, later) in zip(records, records[1:], strict=False):
+    for (_, earlier), (_, later) in itertools.pairwise(records):
         assert later["prev_hash"] == earlier["record_hash"]
 
 
