@@ -73,6 +73,7 @@ class ReadResult:
     raw: bytes | None
     event: DecodedEvent | None
     error: CodecError | None
+    timestamp_ms: int | None = None  # the broker record's timestamp (producer create time)
 
 
 def read_topic(
@@ -115,6 +116,7 @@ def read_topic(
                 error: CodecError | None = None
             except CodecError as exc:
                 event, error = None, exc
+            kind, stamp = message.timestamp()
             yield ReadResult(
                 topic_name,
                 message.partition() or 0,
@@ -123,6 +125,7 @@ def read_topic(
                 raw,
                 event,
                 error,
+                stamp if kind else None,
             )
     finally:
         consumer.close()

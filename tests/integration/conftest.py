@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from greencredit.infra.embedded import EmbeddedStack, free_port
+from greencredit.infra.embedded import EmbeddedStack
 from greencredit.infra.endpoints import Endpoints
 from greencredit.infra.topic_admin import ensure_topics
+from greencredit.infra.worker_process import WorkerProcess
 from greencredit.streams.codec import AvroCodec
 from greencredit.streams.publish import EventPublisher, read_topic
 
@@ -36,61 +31,14 @@ def fresh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]
         stack.down()
 
 
-class Worker:
-    """A `greencredit worker` subprocess against the given endpoints."""
-
-    def __init__(self, endpoints: Endpoints, log_dir: Path, name: str, **env: str) -> None:
-        self.port = free_port()
-        self.log_path = log_dir / f"{name}.log"
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
-            "REDIS_URL": endpoints.redis,
-            "WORKER_WEB_PORT": str(self.port),
-            "GREENCREDIT_STATE_DIR": str(log_dir / f"{name}-state"),
-            **env,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Worker:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "greencredit", "worker", "--loglevel", "warning"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                cwd=str(self.log_path.parent),
-            )
-        return self
-
-    def health(self) -> dict[str, Any] | None:
-        try:
-            url = f"http://127.0.0.1:{self.port}/health/"
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
-                return json.loads(response.read())
-        except OSError:
-            return None
+class Worker(WorkerProcess):
+    """A worker whose failures read as test failures."""
 
     def wait_assigned(self, timeout: float = 60.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, self.log_tail()
-            health = self.health()
-            if health and health["assigned_partitions"]:
-                return health
-            time.sleep(0.3)
-        raise AssertionError(f"worker got no partitions in {timeout}s\n{self.log_tail()}")
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+            return super().wait_assigned(timeout)
+        except RuntimeError as exc:
+            raise AssertionError(str(exc)) from None
 
 
 @pytest.fixture
