@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_scoring
+from bench import bench_pipeline, bench_scoring
 
-BENCHES = {"scoring": bench_scoring.main}
+BENCHES = {"scoring": bench_scoring.main, "pipeline": bench_pipeline.main}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHES)
