@@ -69,17 +69,20 @@ app = build_app(get_settings())
 
 
 def _raw_topic(name: str) -> faust.TopicT:
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                     value_serializer="raw")
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
 
 
 topics = {spec.name: _raw_topic(spec.name) for spec in TOPICS}
 runtime = Runtime(get_settings(), topics)
 
 
-@app.on_partitions_revoked.connect
-async def _on_partitions_revoked(sender: faust.App, revoked: object, **kwargs: object) -> None:
+async def _on_partitions_revoked(sender: object, *args: object, **kwargs: object) -> None:
     runtime.on_rebalance()
+
+
+app.on_partitions_revoked.connect(_on_partitions_revoked)  # type: ignore[arg-type]
 
 
 for _module in (applications, transactions, devices, feedback, lender_configs, health):

@@ -75,16 +75,24 @@ def _context(velocity: ApplicationVelocity | None, occurred_at: datetime) -> App
 
 
 def _every_check_passed(scored: ScoredApplication) -> bool:
-    return (scored.result.decision == "APPROVE" and not scored.result.forced_by
-            and not scored.rule_codes)
+    return (
+        scored.result.decision == "APPROVE"
+        and not scored.result.forced_by
+        and not scored.rule_codes
+    )
 
 
-def _disbursement(application: dict[str, Any], scored: ScoredApplication, decision_id: str,
-                  now: datetime) -> dict[str, Any]:
+def _disbursement(
+    application: dict[str, Any], scored: ScoredApplication, decision_id: str, now: datetime
+) -> dict[str, Any]:
     green = application["purpose"] in GREEN_PURPOSES
     price = price_loan(scored.result.score, green)
-    schedule = loan_schedule(application["requested_amount_minor"], price.annual_rate_bps,
-                             application["term_months"], now.date())
+    schedule = loan_schedule(
+        application["requested_amount_minor"],
+        price.annual_rate_bps,
+        application["term_months"],
+        now.date(),
+    )
     return {
         "event_id": output_event_id("disbursement", application["event_id"]),
         "tenant_id": application["tenant_id"],
@@ -101,8 +109,10 @@ def _disbursement(application: dict[str, Any], scored: ScoredApplication, decisi
         "rate_discount_bps": price.rate_discount_bps,
         "purpose": application["purpose"],
         "destination_account_masked": mask_card(application["applicant"]["bank_card_number"]),
-        "schedule": [{"number": i.number, "due_date": i.due_date,
-                      "amount_due_minor": i.amount_due_minor} for i in schedule],
+        "schedule": [
+            {"number": i.number, "due_date": i.due_date, "amount_due_minor": i.amount_due_minor}
+            for i in schedule
+        ],
         "funder_id": None,
         "co2e_avoided_kg": None,
     }
@@ -134,29 +144,46 @@ async def process_applications(
     applications = [a for _, a in fresh]
     try:
         keys = [_keys(engine, a) for a in applications]
-        velocities: list[ApplicationVelocity | None] = list(await engine.with_retry(
-            "record_applications", lambda: engine.features.record_applications(keys)))
+        velocities: list[ApplicationVelocity | None] = list(
+            await engine.with_retry(
+                "record_applications", lambda: engine.features.record_applications(keys)
+            )
+        )
     except RedisUnavailable:
         velocities = [None] * len(applications)  # -> REVIEW with FEATURES_UNAVAILABLE
-    contexts = [_context(v, a["occurred_at"]) for v, a in zip(velocities, applications, strict=True)]
+    contexts = [
+        _context(v, a["occurred_at"]) for v, a in zip(velocities, applications, strict=True)
+    ]
     tenants = [a["tenant_id"] for a in applications]
     configs = await engine.lender_configs(tenants)
     models = await engine.models(APPLICATION_LR, tenants)
     adjustments = [engine.monitor(t, configs[t]).lr_weight_adjustment for t in tenants]
     scored = engine.scorer.score_batch(
-        applications, contexts, [configs[t] for t in tenants], [models[t] for t in tenants],
+        applications,
+        contexts,
+        [configs[t] for t in tenants],
+        [models[t] for t in tenants],
         adjustments,
     )
     held = await _emit_decisions(engine, fresh, scored, result, now)
     for application, item in zip(applications, scored, strict=True):
         tenant = application["tenant_id"]
-        for health in observe_scores(engine.monitor(tenant, configs[tenant]),
-                                     item.bp_default_probability, item.lr_risk, now):
-            result.outputs.append(Outgoing("greencredit.model-health", tenant,
-                                           model_health_record(health, tenant, "worker")))
+        for health in observe_scores(
+            engine.monitor(tenant, configs[tenant]), item.bp_default_probability, item.lr_risk, now
+        ):
+            result.outputs.append(
+                Outgoing(
+                    "greencredit.model-health",
+                    tenant,
+                    model_health_record(health, tenant, "worker"),
+                )
+            )
         result.scored[application["event_id"]] = {
-            "kind": "application", "tenant_id": tenant, "features": item.features,
-            "risk": item.lr_risk, "bp_prob": item.bp_default_probability,
+            "kind": "application",
+            "tenant_id": tenant,
+            "features": item.features,
+            "risk": item.lr_risk,
+            "bp_prob": item.bp_default_probability,
             "scored_at": now.isoformat(),
         }
     result.done_event_ids.extend(a["event_id"] for a in applications if a["event_id"] not in held)
@@ -174,21 +201,28 @@ async def _emit_decisions(
     approvals = []
     for (message, application), item in zip(fresh, scored, strict=True):
         record = decision_record(application, item, engine.pii_key, now)
-        decision = Outgoing("greencredit.decisions", application["customer_id"], record,
-                            message.partition)
+        decision = Outgoing(
+            "greencredit.decisions", application["customer_id"], record, message.partition
+        )
         result.outputs.append(decision)
         if item.result.decision == "REVIEW":
-            result.outputs.append(Outgoing("greencredit.reviews", application["customer_id"],
-                                           record, same_as=decision))
+            result.outputs.append(
+                Outgoing(
+                    "greencredit.reviews", application["customer_id"], record, same_as=decision
+                )
+            )
         if _every_check_passed(item):
             approvals.append((message, application, item, record["event_id"]))
     if not approvals:
         return set()
-    claims_wanted = [(a["application_id"], output_event_id("disbursement", a["event_id"]))
-                     for _, a, _, _ in approvals]
+    claims_wanted = [
+        (a["application_id"], output_event_id("disbursement", a["event_id"]))
+        for _, a, _, _ in approvals
+    ]
     try:
         claims = await engine.with_retry(
-            "claim_disbursements", lambda: engine.store.claim_disbursements(claims_wanted))
+            "claim_disbursements", lambda: engine.store.claim_disbursements(claims_wanted)
+        )
     except RedisUnavailable:
         # Without the claim we cannot promise exactly one disbursement: hold them. The input
         # is not marked done, so a redelivery after Redis recovers disburses.
@@ -198,8 +232,11 @@ async def _emit_decisions(
         if claim.state == "sent":
             continue
         record = _disbursement(application, item, decision_id, now)
-        result.outputs.append(Outgoing("greencredit.disbursements", application["customer_id"],
-                                       record, message.partition))
+        result.outputs.append(
+            Outgoing(
+                "greencredit.disbursements", application["customer_id"], record, message.partition
+            )
+        )
         result.disbursed.append((application["application_id"], record["event_id"]))
     return set()
 

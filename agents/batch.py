@@ -36,14 +36,17 @@ async def finish_batch(engine: Engine, result: BatchResult, send: SendFn) -> Non
     await engine.emit(result.outputs, send)
     try:
         if result.disbursed:
-            await engine.with_retry("mark_disbursed",
-                                    lambda: engine.store.mark_disbursed(result.disbursed))
+            await engine.with_retry(
+                "mark_disbursed", lambda: engine.store.mark_disbursed(result.disbursed)
+            )
         if result.scored:
-            await engine.with_retry("remember_scored",
-                                    lambda: engine.store.remember_scored(result.scored))
+            await engine.with_retry(
+                "remember_scored", lambda: engine.store.remember_scored(result.scored)
+            )
         if result.done_event_ids:
-            await engine.with_retry("mark_done",
-                                    lambda: engine.store.mark_done(result.done_event_ids))
+            await engine.with_retry(
+                "mark_done", lambda: engine.store.mark_done(result.done_event_ids)
+            )
     except RedisUnavailable as exc:
         # Outputs are out and acknowledged; without the markers a redelivery re-sends the
         # same ids (consumers de-duplicate). Nothing is lost.
@@ -55,8 +58,9 @@ def incoming_from_events(events: Sequence[faust.EventT]) -> list[Incoming]:
     out = []
     for event in events:
         message = event.message
-        out.append(Incoming(message.topic, message.partition, message.offset,
-                            message.key, message.value))
+        out.append(
+            Incoming(message.topic, message.partition, message.offset, message.key, message.value)
+        )
     return out
 
 

@@ -59,13 +59,16 @@ async def process_device_signals(
     try:
         keys = [_keys(engine, s) for s in signals]
         states = await engine.with_retry(
-            "record_device_signals", lambda: engine.features.record_device_signals(keys))
+            "record_device_signals", lambda: engine.features.record_device_signals(keys)
+        )
         findings = []
         for key, state, signal in zip(keys, states, signals, strict=True):
             for rule in sorted(device_rules(state, signal["occurred_at"])):
                 findings.append((key.device_ref, str(rule), state, signal))
-        new = await engine.with_retry("first_findings", lambda: engine.store.first_findings(
-            [(f[0], f[1]) for f in findings], FINDING_TTL))
+        new = await engine.with_retry(
+            "first_findings",
+            lambda: engine.store.first_findings([(f[0], f[1]) for f in findings], FINDING_TTL),
+        )
     except RedisUnavailable:
         for message in messages:
             result.outputs.append(engine.dead_letter(message, RedisUnavailable("device state")))
@@ -78,8 +81,13 @@ async def process_device_signals(
         rules = device_rules(state, signal["occurred_at"])
         reasons = sorted(((str(r), DEVICE_RULE_WEIGHTS[r]) for r in rules), key=lambda r: -r[1])
         record = fraud_alert_record(
-            "DEVICE_SIGNAL", signal, device_risk(state, signal["occurred_at"]), reasons, now,
-            customer_id=signal.get("customer_id"), device_ref=device_ref,
+            "DEVICE_SIGNAL",
+            signal,
+            device_risk(state, signal["occurred_at"]),
+            reasons,
+            now,
+            customer_id=signal.get("customer_id"),
+            device_ref=device_ref,
         )
         result.outputs.append(Outgoing("greencredit.fraud-alerts", device_ref, record))
     result.done_event_ids.extend(s["event_id"] for s in signals)

@@ -216,7 +216,7 @@ class Engine:
         self._models[(name, tenant)] = _Cached(model, time.monotonic())
 
     def monitor(self, tenant: str, config: LenderConfig) -> ModelMonitor:
-        """This worker's champion/challenger monitor for a tenant."""
+        """The champion/challenger monitor this worker keeps for a tenant."""
         monitor = self.monitors.get(tenant)
         if monitor is None:
             monitor = ModelMonitor(MonitorConfig(lr_weight_limit=config.lr_weight_adjust_limit))

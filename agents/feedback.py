@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from greencredit.models.monitoring import observe_label
+from greencredit.models.online_lr import OnlineRiskModel
 from greencredit.streams.records import model_health_record
 
 from .batch import BatchResult
@@ -50,19 +51,31 @@ async def process_feedback(
         positive = label["label"] in POSITIVE_LABELS
         if name == APPLICATION_LR and entry.get("bp_prob") is not None:
             config = (await engine.lender_configs([tenant]))[tenant]
-            for health in observe_label(engine.monitor(tenant, config), entry["bp_prob"],
-                                        entry["risk"], positive, now):
-                result.outputs.append(Outgoing("greencredit.model-health", tenant,
-                                               model_health_record(health, tenant, "learner")))
+            for health in observe_label(
+                engine.monitor(tenant, config), entry["bp_prob"], entry["risk"], positive, now
+            ):
+                result.outputs.append(
+                    Outgoing(
+                        "greencredit.model-health",
+                        tenant,
+                        model_health_record(health, tenant, "learner"),
+                    )
+                )
         model.learn_one(entry["features"], positive)
         engine.adopt_model(name, tenant, model)
         changed[(name, tenant)] = model
     for (name, tenant), model in changed.items():
-        await engine.with_retry("save_model", lambda n=name, t=tenant, m=model:
-                                engine.store.save_model(n, t, m.to_state()))
-    cases = {(label.get("case_id") or label["subject_event_id"]): label["label"] for label in labels}
+        await _save_model(engine, name, tenant, model)
+    cases = {
+        (label.get("case_id") or label["subject_event_id"]): label["label"] for label in labels
+    }
     await engine.with_retry("close_cases", lambda: engine.store.close_cases(cases))
     return result
+
+
+async def _save_model(engine: Engine, name: str, tenant: str, model: OnlineRiskModel) -> None:
+    state = model.to_state()
+    await engine.with_retry("save_model", lambda: engine.store.save_model(name, tenant, state))
 
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:

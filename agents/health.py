@@ -13,9 +13,11 @@ def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     @app.page("/health/")
     async def health(web: Any, request: Any) -> Any:
         assignment = app.consumer.assignment() if app.consumer else set()
-        return web.json({
-            "status": "ok",
-            "processed": runtime.processed,
-            "dead_lettered": runtime.dead_lettered,
-            "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
-        })
+        return web.json(
+            {
+                "status": "ok",
+                "processed": runtime.processed,
+                "dead_lettered": runtime.dead_lettered,
+                "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
+            }
+        )

@@ -36,15 +36,17 @@ def config_from_event(event: Mapping[str, Any]) -> LenderConfig:
         if node.get("weights") is not None:
             entry["weights"] = dict(node["weights"])
         nodes.append(entry)
-    return LenderConfig.from_dict({
-        "tenant_id": event["tenant_id"],
-        "version": event["config_version"],
-        "hierarchy": {"root": event["root"], "nodes": nodes},
-        "approve_below": event["approve_below"],
-        "decline_at_or_above": event["decline_at_or_above"],
-        "fraud_alert_threshold": event["fraud_alert_threshold"],
-        "lr_weight_adjust_limit": event["lr_weight_adjust_limit"],
-    })
+    return LenderConfig.from_dict(
+        {
+            "tenant_id": event["tenant_id"],
+            "version": event["config_version"],
+            "hierarchy": {"root": event["root"], "nodes": nodes},
+            "approve_below": event["approve_below"],
+            "decline_at_or_above": event["decline_at_or_above"],
+            "fraud_alert_threshold": event["fraud_alert_threshold"],
+            "lr_weight_adjust_limit": event["lr_weight_adjust_limit"],
+        }
+    )
 
 
 async def process_lender_configs(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
@@ -62,11 +64,19 @@ async def process_lender_configs(engine: Engine, messages: Sequence[Incoming]) -
             result.outputs.append(engine.dead_letter(message, InvalidLenderConfig(str(exc))))
             continue
         try:
-            await engine.with_retry("put_config", lambda c=config: engine.store.put_config_if_newer(
-                c.tenant_id, c.version, c.to_dict()))
+            await _store_config(engine, config)
         except RedisUnavailable as exc:
             raise RuntimeError("lender config not stored: redis unavailable") from exc
     return result
+
+
+async def _store_config(engine: Engine, config: LenderConfig) -> bool:
+    return await engine.with_retry(
+        "put_config",
+        lambda: engine.store.put_config_if_newer(
+            config.tenant_id, config.version, config.to_dict()
+        ),
+    )
 
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+
 import faust
 
 from greencredit.settings import Settings
@@ -55,7 +56,8 @@ class Runtime:
     async def run(self, stream: faust.StreamT, process: Processor) -> None:
         """Consume `stream` in batches with `process` until the worker stops."""
         size, within = self.settings.worker_batch_size, self.settings.worker_batch_within_s
-        async for events in stream.take_events(size, within=within):
+        # take_events is in faust-streaming's Stream but not in its StreamT interface.
+        async for events in stream.take_events(size, within=within):  # type: ignore[attr-defined]
             messages = incoming_from_events(events)
             engine = await self.engine()
             await self.handle(engine, messages, process)
@@ -73,8 +75,9 @@ class Runtime:
             try:
                 await finish_batch(engine, result, self.send)
                 self.processed += len(messages)
-                self.dead_lettered += sum(o.topic == "greencredit.dead-letter"
-                                          for o in result.outputs)
+                self.dead_lettered += sum(
+                    o.topic == "greencredit.dead-letter" for o in result.outputs
+                )
                 return
             except Exception as exc:
                 if attempt == _EMIT_ATTEMPTS:

@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from greencredit.infra.feature_store import TransactionKeys
-from greencredit.models.fraud import alert_severity, transaction_fraud_score, transaction_lr_features
+from greencredit.models.fraud import (
+    alert_severity,
+    transaction_fraud_score,
+    transaction_lr_features,
+)
 from greencredit.streams.masking import mask_card, pseudonym
 from greencredit.streams.records import output_event_id
 
@@ -85,7 +89,8 @@ async def process_transactions(
         transactions = [t for t in transactions if t["event_id"] not in done]
         keys = [_keys(engine, t) for t in transactions]
         features = await engine.with_retry(
-            "record_transactions", lambda: engine.features.record_transactions(keys))
+            "record_transactions", lambda: engine.features.record_transactions(keys)
+        )
     except RedisUnavailable:
         # No features, no score: raise nothing now, leave the inputs un-done. Redelivery
         # after a restart scores them; the dead-letter topic keeps them for operators too.
@@ -102,15 +107,24 @@ async def process_transactions(
         fraud = transaction_fraud_score(feats, txn["amount_minor"], txn["occurred_at"], lr_risk, tz)
         if fraud.score >= configs[txn["tenant_id"]].fraud_alert_threshold:
             record = fraud_alert_record(
-                "TRANSACTION", txn, fraud.score, fraud.reasons, now,
-                customer_id=txn["customer_id"], card_masked=mask_card(txn["card_number"]),
+                "TRANSACTION",
+                txn,
+                fraud.score,
+                fraud.reasons,
+                now,
+                customer_id=txn["customer_id"],
+                card_masked=mask_card(txn["card_number"]),
                 device_ref=_keys(engine, txn).device_ref,
             )
             result.outputs.append(Outgoing("greencredit.fraud-alerts", txn["customer_id"], record))
             # Analysts label alerts: keep what was scored so the label can teach the model.
             result.scored[txn["event_id"]] = {
-                "kind": "transaction", "tenant_id": txn["tenant_id"], "features": lr_x,
-                "risk": lr_risk, "bp_prob": None, "scored_at": now.isoformat(),
+                "kind": "transaction",
+                "tenant_id": txn["tenant_id"],
+                "features": lr_x,
+                "risk": lr_risk,
+                "bp_prob": None,
+                "scored_at": now.isoformat(),
             }
     result.done_event_ids.extend(t["event_id"] for t in transactions)
     return result

@@ -37,8 +37,9 @@ SECONDS = 20
 
 def _timestamps(kafka: str, topic: str, expected: int, timeout: float) -> dict[bytes, int]:
     """Record timestamp (ms) per message key... keyed by value for uniqueness."""
-    consumer = Consumer({"bootstrap.servers": kafka, "group.id": "bench-reader",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": kafka, "group.id": "bench-reader", "enable.auto.commit": False}
+    )
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, -2) for p in parts])
     seen: dict[bytes, int] = {}
@@ -58,14 +59,18 @@ def _rate(stamps: list[int]) -> float:
     return (len(stamps) - 1) / span if span > 0 else float("inf")
 
 
-def _preload(endpoints: Endpoints, codec: AvroCodec, sim: Simulator, count: int, start: int) -> None:
+def _preload(
+    endpoints: Endpoints, codec: AvroCodec, sim: Simulator, count: int, start: int
+) -> None:
     producer = Producer({"bootstrap.servers": endpoints.kafka, "linger.ms": 20})
     for app in sim.applications_only(count, start):
         while True:
             try:
-                producer.produce("greencredit.loan-applications",
-                                 codec.encode("greencredit.loan-applications", app),
-                                 key=app["customer_id"].encode())
+                producer.produce(
+                    "greencredit.loan-applications",
+                    codec.encode("greencredit.loan-applications", app),
+                    key=app["customer_id"].encode(),
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -74,12 +79,20 @@ def _preload(endpoints: Endpoints, codec: AvroCodec, sim: Simulator, count: int,
 
 
 def _passthrough(endpoints: Endpoints, work: Path) -> float:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
-           "WORKER_WEB_PORT": str(free_port()), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
+        "WORKER_WEB_PORT": str(free_port()),
+        "PYTHONPATH": str(ROOT),
+    }
     with (work / "passthrough.log").open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [sys.executable, "-m", "faust", "-A", "bench.passthrough_app", "worker", "-l", "warn"],
-            env=env, cwd=str(work), stdout=log, stderr=subprocess.STDOUT)
+            env=env,
+            cwd=str(work),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         stamps = _timestamps(endpoints.kafka, "bench.passthrough-out", N_THROUGHPUT, 300)
     finally:
@@ -106,9 +119,12 @@ def _latency(endpoints: Endpoints, codec: AvroCodec, sim: Simulator, start: int)
         while (now := time.perf_counter()) < target:
             time.sleep(min(target - now, 0.001))
         sent[app["event_id"]] = int(time.time() * 1000)
-        producer.produce("greencredit.loan-applications",
-                         codec.encode("greencredit.loan-applications", app),
-                         key=app["customer_id"].encode(), timestamp=sent[app["event_id"]])
+        producer.produce(
+            "greencredit.loan-applications",
+            codec.encode("greencredit.loan-applications", app),
+            key=app["customer_id"].encode(),
+            timestamp=sent[app["event_id"]],
+        )
         producer.poll(0)
     offered = len(sent) / (time.perf_counter() - t0)
     producer.flush(30)
@@ -135,7 +151,9 @@ def main() -> dict[str, Any]:
     try:
         ensure_topics({"bootstrap.servers": endpoints.kafka})
         admin = AdminClient({"bootstrap.servers": endpoints.kafka})
-        admin.create_topics([NewTopic("bench.passthrough-out", 6, 1)])["bench.passthrough-out"].result(10)
+        admin.create_topics([NewTopic("bench.passthrough-out", 6, 1)])[
+            "bench.passthrough-out"
+        ].result(10)
         _preload(endpoints, codec, sim, N_THROUGHPUT, 0)
         passthrough = _passthrough(endpoints, work)
         worker = WorkerProcess(endpoints, work, "bench-worker").start()

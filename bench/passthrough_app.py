@@ -24,16 +24,30 @@ app = faust.App(
     web_port=int(os.environ.get("WORKER_WEB_PORT", "6067")),
     broker_commit_interval=1.0,
 )
-source = app.topic("greencredit.loan-applications", key_type=bytes, value_type=bytes,
-                   key_serializer="raw", value_serializer="raw")
-sink = app.topic("bench.passthrough-out", key_type=bytes, value_type=bytes,
-                 key_serializer="raw", value_serializer="raw")
+source = app.topic(
+    "greencredit.loan-applications",
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+sink = app.topic(
+    "bench.passthrough-out",
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
 
 
 @app.agent(source)
-async def passthrough(stream):  # noqa: ANN001, ANN201 - Faust agent signature
+async def passthrough(stream):
     async for events in stream.take_events(256, within=0.005):
-        pending = [await sink.send(key=e.message.key, value=e.message.value,
-                                   partition=e.message.partition, force=True) for e in events]
+        pending = [
+            await sink.send(
+                key=e.message.key, value=e.message.value, partition=e.message.partition, force=True
+            )
+            for e in events
+        ]
         for future in pending:
             await future

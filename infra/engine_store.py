@@ -103,12 +103,15 @@ class EngineStore:
         """Record that these disbursements were acknowledged by the broker."""
         pipe = self.client.pipeline(transaction=False)
         for application_id, event_id in claims:
-            pipe.set(self._key("disb", application_id), f"sent:{event_id}",
-                     ex=self.ttl.disbursement)
+            pipe.set(
+                self._key("disb", application_id), f"sent:{event_id}", ex=self.ttl.disbursement
+            )
         await pipe.execute()
 
     # -- lender configurations ---------------------------------------------------------------
-    async def put_config_if_newer(self, tenant_id: str, version: int, config: Mapping[str, Any]) -> bool:
+    async def put_config_if_newer(
+        self, tenant_id: str, version: int, config: Mapping[str, Any]
+    ) -> bool:
         """Store a lender config unless an equal or newer version is stored."""
         applied = await self._set_if_newer(
             keys=[self._key("cfg", tenant_id)],
@@ -130,8 +133,9 @@ class EngineStore:
     # -- learned models ---------------------------------------------------------------------
     async def save_model(self, name: str, tenant_id: str, state: Mapping[str, Any]) -> None:
         """Persist a model's JSON state (the learner writes, scorers reload)."""
-        await self.client.set(self._key("model", name, tenant_id), orjson.dumps(state),
-                              ex=self.ttl.model)
+        await self.client.set(
+            self._key("model", name, tenant_id), orjson.dumps(state), ex=self.ttl.model
+        )
 
     async def load_models(self, name: str, tenant_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Stored states of model `name` for these tenants."""
@@ -186,4 +190,6 @@ class EngineStore:
     async def case_status(self, case_id: str) -> str | None:
         """closed:<LABEL>, or None while open/unknown."""
         value = await self.client.get(self._key("case", case_id))
-        return value.decode() if value else None
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)

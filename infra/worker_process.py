@@ -21,8 +21,9 @@ __all__ = ["WorkerProcess"]
 class WorkerProcess:
     """Start, probe and stop one worker against explicit endpoints."""
 
-    def __init__(self, endpoints: Endpoints, work_dir: Path, name: str = "worker",
-                 **env: str) -> None:
+    def __init__(
+        self, endpoints: Endpoints, work_dir: Path, name: str = "worker", **env: str
+    ) -> None:
         self.port = free_port()
         work_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = work_dir / f"{name}.log"
@@ -42,7 +43,10 @@ class WorkerProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "greencredit", "worker", "--loglevel", loglevel],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.cwd),
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(self.cwd),
             )
         return self
 
@@ -54,7 +58,7 @@ class WorkerProcess:
         """The worker's health page, or None when it does not answer."""
         try:
             url = f"http://127.0.0.1:{self.port}/health/"
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return dict(json.loads(response.read()))
         except (OSError, ValueError):
             return None

@@ -262,7 +262,7 @@ _CSV_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
         "property",
         {
             "real estate": "REAL_ESTATE",
-            "if not A121 : building society savings agreement/ life insurance": "SAVINGS_OR_LIFE_INSURANCE",
+            "if not A121 : building society savings agreement/ life insurance": "SAVINGS_OR_LIFE_INSURANCE",  # noqa: E501 - the CSV label verbatim
             "if not A121/A122 : car or other, not in attribute 6": "CAR_OR_OTHER",
             "unknown / no property": "UNKNOWN_OR_NONE",
         },

@@ -35,15 +35,17 @@ __all__ = [
 
 # Weight of each piece of evidence alone. A large amount right after a SIM swap is the
 # account-takeover pattern and nearly decisive; a new merchant at night alone is common.
-FRAUD_WEIGHTS: Mapping[str, float] = MappingProxyType({
-    "SIM_SWAP_LARGE_AMOUNT": 0.9,
-    "AMOUNT_ANOMALY": 0.6,
-    "DEVICE_RISK": 0.6,
-    "CARD_VELOCITY": 0.5,
-    "GEO_MISMATCH": 0.5,
-    "ONLINE_LR": 0.5,
-    "NIGHT_TIME_NEW_MERCHANT": 0.4,
-})
+FRAUD_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        "SIM_SWAP_LARGE_AMOUNT": 0.9,
+        "AMOUNT_ANOMALY": 0.6,
+        "DEVICE_RISK": 0.6,
+        "CARD_VELOCITY": 0.5,
+        "GEO_MISMATCH": 0.5,
+        "ONLINE_LR": 0.5,
+        "NIGHT_TIME_NEW_MERCHANT": 0.4,
+    }
+)
 # "Large" for the SIM-swap rule: an amount this anomalous for the account (risk from the
 # z-score ramp) counts as large.
 LARGE_AMOUNT_ANOMALY = 0.5
@@ -104,9 +106,9 @@ def transaction_fraud_score(
     clean = 1.0
     for contribution in contributions.values():
         clean *= 1.0 - contribution
-    reasons = tuple(sorted(
-        ((code, c) for code, c in contributions.items() if c > 0), key=lambda item: -item[1]
-    ))
+    reasons = tuple(
+        sorted(((code, c) for code, c in contributions.items() if c > 0), key=lambda item: -item[1])
+    )
     return FraudScore(1.0 - clean, reasons)
 
 

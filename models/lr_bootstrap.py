@@ -42,8 +42,11 @@ def build_bootstrap_state(seed: int = 0) -> tuple[dict[str, Any], dict[str, floa
     state = model.to_state()
     # Timestamps would make every rebuild a different file; the bootstrap is data, not an event.
     state["created_at"] = state["updated_at"] = "2026-01-01T00:00:00+00:00"
-    return state, {"prequential_auc": float(auc.get()), "prequential_log_loss": float(loss.get()),
-                   "n": len(labels)}
+    return state, {
+        "prequential_auc": float(auc.get()),
+        "prequential_log_loss": float(loss.get()),
+        "n": len(labels),
+    }
 
 
 def write_bootstrap(path: Path = BOOTSTRAP_PATH, seed: int = 0) -> dict[str, Any]:

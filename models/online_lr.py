@@ -164,8 +164,14 @@ class OnlineRiskModel:
             inverse_std = np.where(variances > 0, 1.0 / np.sqrt(variances), 0.0)
         lr_weights = self._lr.weights
         weights = np.array([float(lr_weights.get(n, 0.0)) for n in feature_names])
-        return LinearSnapshot(tuple(feature_names), means, inverse_std, weights,
-                              float(self._lr.intercept), self.version)
+        return LinearSnapshot(
+            tuple(feature_names),
+            means,
+            inverse_std,
+            weights,
+            float(self._lr.intercept),
+            self.version,
+        )
 
     # --- introspection ------------------------------------------------------------------
 

@@ -80,6 +80,7 @@ def loan_schedule(
             repaid = payment - interest if number < term_months else balance
             repaid = min(repaid, balance)
             balance -= repaid
-            schedule.append(Instalment(number, due, int(repaid + interest), int(repaid),
-                                       int(interest)))
+            schedule.append(
+                Instalment(number, due, int(repaid + interest), int(repaid), int(interest))
+            )
     return schedule

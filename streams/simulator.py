@@ -22,11 +22,24 @@ __all__ = ["SimulatedStream", "Simulator", "valid_id_number"]
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_GREEN = ["ELECTRIC_VEHICLE", "E_BIKE", "SOLAR_PV", "HEAT_PUMP", "ENERGY_EFFICIENT_APPLIANCE",
-          "HOME_INSULATION_RETROFIT", "PUBLIC_TRANSPORT_PASS"]
+_GREEN = [
+    "ELECTRIC_VEHICLE",
+    "E_BIKE",
+    "SOLAR_PV",
+    "HEAT_PUMP",
+    "ENERGY_EFFICIENT_APPLIANCE",
+    "HOME_INSULATION_RETROFIT",
+    "PUBLIC_TRANSPORT_PASS",
+]
 _GREY = ["CAR", "HOME_IMPROVEMENT", "EDUCATION", "TRAVEL", "ELECTRONICS", "DEBT_CONSOLIDATION"]
-_MERCHANTS = [("m-grocer", "5411"), ("m-fuel", "5541"), ("m-ev-charge", "5552"),
-              ("m-pharmacy", "5912"), ("m-restaurant", "5812"), ("m-transit", "4111")]
+_MERCHANTS = [
+    ("m-grocer", "5411"),
+    ("m-fuel", "5541"),
+    ("m-ev-charge", "5552"),
+    ("m-pharmacy", "5912"),
+    ("m-restaurant", "5812"),
+    ("m-transit", "4111"),
+]
 _NAMESPACE = uuid.UUID("9d5c4f1a-3b2e-4c7d-8e6f-5a4b3c2d1e0f")
 
 
@@ -64,11 +77,16 @@ class Simulator:
         return str(uuid.uuid5(_NAMESPACE, f"{self.tenant_id}:{kind}:{n}:{self.now.isoformat()}"))
 
     def _envelope(self, kind: str, n: int, at: datetime) -> dict[str, Any]:
-        return {"event_id": self._id(kind, n), "tenant_id": self.tenant_id,
-                "occurred_at": at, "schema_version": 1}
+        return {
+            "event_id": self._id(kind, n),
+            "tenant_id": self.tenant_id,
+            "occurred_at": at,
+            "schema_version": 1,
+        }
 
-    def application(self, n: int, device_id: str | None = None,
-                    at: datetime | None = None) -> dict[str, Any]:
+    def application(
+        self, n: int, device_id: str | None = None, at: datetime | None = None
+    ) -> dict[str, Any]:
         """Application n: a real German Credit profile with a synthetic identity."""
         row = self.rows[n % len(self.rows)]
         base = german_row_to_application(row)
@@ -104,50 +122,87 @@ class Simulator:
             "face_image_ref": None,
         }
 
-    def device_signal(self, n: int, device_id: str, customer_id: str, at: datetime,
-                      **flags: Any) -> dict[str, Any]:
+    def device_signal(
+        self, n: int, device_id: str, customer_id: str, at: datetime, **flags: Any
+    ) -> dict[str, Any]:
         """A device signal; clean unless flags say otherwise."""
         return {
             **self._envelope("device", n, at),
-            "device_id": device_id, "fingerprint": f"fp-{device_id}",
-            "customer_id": customer_id, "account_id": None,
-            "is_emulator": False, "is_rooted": False, "is_jailbroken": False,
-            "vpn_active": False, "proxy_active": False, "sim_change_age_hours": 8000,
-            "geo_country": "CN", "ip_address": None, "app_install_age_hours": 2000,
-            "os": "android 15", **flags,
+            "device_id": device_id,
+            "fingerprint": f"fp-{device_id}",
+            "customer_id": customer_id,
+            "account_id": None,
+            "is_emulator": False,
+            "is_rooted": False,
+            "is_jailbroken": False,
+            "vpn_active": False,
+            "proxy_active": False,
+            "sim_change_age_hours": 8000,
+            "geo_country": "CN",
+            "ip_address": None,
+            "app_install_age_hours": 2000,
+            "os": "android 15",
+            **flags,
         }
 
-    def transaction(self, n: int, customer: int, amount_minor: int, at: datetime,
-                    merchant: tuple[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    def transaction(
+        self,
+        n: int,
+        customer: int,
+        amount_minor: int,
+        at: datetime,
+        merchant: tuple[str, str] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         """A card payment by customer `customer`."""
         merchant_id, mcc = merchant or self.rng.choice(_MERCHANTS)
         return {
             **self._envelope("transaction", n, at),
-            "transaction_id": f"txn-{n:07d}", "customer_id": f"cust-{customer:06d}",
-            "account_id": f"acct-{customer:06d}", "loan_id": None,
-            "card_number": f"622202{customer:013d}", "amount_minor": amount_minor,
-            "currency": "CNY", "merchant_id": merchant_id, "merchant_name": merchant_id,
-            "mcc": mcc, "channel": "POS", "device_id": None, "ip_address": None,
-            "ip_country": None, "merchant_country": "CN", **extra,
+            "transaction_id": f"txn-{n:07d}",
+            "customer_id": f"cust-{customer:06d}",
+            "account_id": f"acct-{customer:06d}",
+            "loan_id": None,
+            "card_number": f"622202{customer:013d}",
+            "amount_minor": amount_minor,
+            "currency": "CNY",
+            "merchant_id": merchant_id,
+            "merchant_name": merchant_id,
+            "mcc": mcc,
+            "channel": "POS",
+            "device_id": None,
+            "ip_address": None,
+            "ip_country": None,
+            "merchant_country": "CN",
+            **extra,
         }
 
-    def stream(self, applications: int = 200, transactions_per_customer: int = 3) -> SimulatedStream:
+    def stream(
+        self, applications: int = 200, transactions_per_customer: int = 3
+    ) -> SimulatedStream:
         """The demo stream: applications, devices, transactions, planted fraud, poison."""
         out = SimulatedStream()
         day = self.now
         for n in range(applications):
             device = f"dev-{n:06d}"
-            out.events.append(("greencredit.device-signals",
-                               self.device_signal(n, device, f"cust-{n:06d}", day)))
+            out.events.append(
+                ("greencredit.device-signals", self.device_signal(n, device, f"cust-{n:06d}", day))
+            )
         farm = [applications + i for i in range(4)]
         emulator = applications + 10
-        out.events.append(("greencredit.device-signals", self.device_signal(
-            emulator, f"dev-{emulator:06d}", f"cust-{emulator:06d}", day, is_emulator=True)))
+        out.events.append(
+            (
+                "greencredit.device-signals",
+                self.device_signal(
+                    emulator, f"dev-{emulator:06d}", f"cust-{emulator:06d}", day, is_emulator=True
+                ),
+            )
+        )
         for n in range(applications):
             out.events.append(("greencredit.loan-applications", self.application(n)))
         for n in farm:
-            out.events.append(("greencredit.loan-applications",
-                               self.application(n, device_id="dev-farm-0001")))
+            out.events.append(
+                ("greencredit.loan-applications", self.application(n, device_id="dev-farm-0001"))
+            )
         out.events.append(("greencredit.loan-applications", self.application(emulator)))
         out.planted["device_farm"] = [f"app-{n:06d}" for n in farm]
         out.planted["emulator"] = [f"app-{emulator:06d}"]
@@ -155,17 +210,36 @@ class Simulator:
         for customer in range(min(applications, 60)):
             for k in range(transactions_per_customer + 3):
                 at = day - timedelta(days=3, hours=k)
-                out.events.append(("greencredit.transactions",
-                                   self.transaction(txn, customer, 8_000 + 500 * k, at)))
+                out.events.append(
+                    (
+                        "greencredit.transactions",
+                        self.transaction(txn, customer, 8_000 + 500 * k, at),
+                    )
+                )
                 txn += 1
         # Account takeover: SIM swapped two hours ago, then a large purchase at 03:00 local.
         victim = 1
-        out.events.append(("greencredit.device-signals", self.device_signal(
-            10_000, "dev-victim", f"cust-{victim:06d}", day - timedelta(hours=2),
-            sim_change_age_hours=1)))
+        out.events.append(
+            (
+                "greencredit.device-signals",
+                self.device_signal(
+                    10_000,
+                    "dev-victim",
+                    f"cust-{victim:06d}",
+                    day - timedelta(hours=2),
+                    sim_change_age_hours=1,
+                ),
+            )
+        )
         night = day.replace(hour=19, minute=0, second=0, microsecond=0)  # 03:00 Asia/Shanghai
-        takeover = self.transaction(txn, victim, 4_800_000, night,
-                                    merchant=("m-luxury-watches", "5944"), device_id="dev-victim")
+        takeover = self.transaction(
+            txn,
+            victim,
+            4_800_000,
+            night,
+            merchant=("m-luxury-watches", "5944"),
+            device_id="dev-victim",
+        )
         out.events.append(("greencredit.transactions", takeover))
         out.planted["takeover"] = [takeover["event_id"]]
         out.poison = [

@@ -70,8 +70,10 @@ def demo_command(
     worker = WorkerProcess(endpoints, work, "demo-worker").start()
     try:
         if not json_output:
-            console.print(f"[bold]greencredit demo[/] kafka={endpoints.kafka} "
-                          f"redis={endpoints.redis}  worker log: {worker.log_path}")
+            console.print(
+                f"[bold]greencredit demo[/] kafka={endpoints.kafka} "
+                f"redis={endpoints.redis}  worker log: {worker.log_path}"
+            )
         worker.wait_assigned(timeout=90)
         summary = _run(config, codec, Simulator(seed=seed), applications, worker)
     except RuntimeError as exc:
@@ -86,8 +88,13 @@ def demo_command(
         _print(summary)
 
 
-def _run(config: dict[str, Any], codec: AvroCodec, sim: Simulator, applications: int,
-         worker: WorkerProcess) -> dict[str, Any]:
+def _run(
+    config: dict[str, Any],
+    codec: AvroCodec,
+    sim: Simulator,
+    applications: int,
+    worker: WorkerProcess,
+) -> dict[str, Any]:
     stream = sim.stream(applications=applications)
     started_ids = {e["event_id"] for t, e in stream.events if t == "greencredit.loan-applications"}
     publisher = EventPublisher(config, codec)
@@ -100,11 +107,17 @@ def _run(config: dict[str, Any], codec: AvroCodec, sim: Simulator, applications:
 
     def decided() -> list[dict[str, Any]]:
         results = _read(config, "greencredit.decisions", codec)
-        return [r.event.value for r in results
-                if r.event and r.event.value["application_event_id"] in started_ids]
+        return [
+            r.event.value
+            for r in results
+            if r.event and r.event.value["application_event_id"] in started_ids
+        ]
 
-    _wait_until(lambda: len({d["application_event_id"] for d in decided()}) >= len(started_ids),
-                180, "all decisions")
+    _wait_until(
+        lambda: len({d["application_event_id"] for d in decided()}) >= len(started_ids),
+        180,
+        "all decisions",
+    )
     elapsed = time.monotonic() - t0
     decisions = {d["application_event_id"]: d for d in decided()}.values()
     _label_reviews(publisher, sim, decisions)
@@ -116,30 +129,47 @@ def _label_reviews(publisher: EventPublisher, sim: Simulator, decisions: Any) ->
     """Fraud ops label what they reviewed; the planted patterns are the bad ones."""
     for n, decision in enumerate(d for d in decisions if d["decision"] == "REVIEW"):
         bad = any(r["code"] in ("DEVICE_FARM", "RISKY_DEVICE") for r in decision["reasons"])
-        publisher.publish("greencredit.analyst-feedback", {
-            "event_id": sim._id("feedback", n), "tenant_id": sim.tenant_id,
-            "occurred_at": sim.now, "schema_version": 1,
-            "subject_event_id": decision["application_event_id"], "subject_type": "APPLICATION",
-            "label": "DEFAULTED" if bad else "REPAID", "analyst_id": "demo-analyst",
-            "case_id": f"review-{decision['application_id']}",
-        })
+        publisher.publish(
+            "greencredit.analyst-feedback",
+            {
+                "event_id": sim._id("feedback", n),
+                "tenant_id": sim.tenant_id,
+                "occurred_at": sim.now,
+                "schema_version": 1,
+                "subject_event_id": decision["application_event_id"],
+                "subject_type": "APPLICATION",
+                "label": "DEFAULTED" if bad else "REPAID",
+                "analyst_id": "demo-analyst",
+                "case_id": f"review-{decision['application_id']}",
+            },
+        )
     publisher.flush()
 
 
-def _summary(config: dict[str, Any], codec: AvroCodec, stream: Any, decisions: list[dict],
-             elapsed: float, worker: WorkerProcess) -> dict[str, Any]:
-    disbursements = [r.event.value for r in _read(config, "greencredit.disbursements", codec)
-                     if r.event]
+def _summary(
+    config: dict[str, Any],
+    codec: AvroCodec,
+    stream: Any,
+    decisions: list[dict],
+    elapsed: float,
+    worker: WorkerProcess,
+) -> dict[str, Any]:
+    disbursements = [
+        r.event.value for r in _read(config, "greencredit.disbursements", codec) if r.event
+    ]
     alerts = [r.event.value for r in _read(config, "greencredit.fraud-alerts", codec) if r.event]
     letters = [r.event.value for r in _read(config, "greencredit.dead-letter", codec) if r.event]
     by_app = {d["application_id"]: d for d in decisions}
     green = [d for d in disbursements if d["purpose"] in GREEN_PURPOSES]
     audit = {}
     for topic in ("greencredit.decisions", "greencredit.disbursements"):
-        reports = [verify_partition(config, topic, p, codec).report
-                   for p in partitions_of(config, topic)]
-        audit[topic] = {"records": sum(r.count for r in reports),
-                        "intact": all(r.ok for r in reports)}
+        reports = [
+            verify_partition(config, topic, p, codec).report for p in partitions_of(config, topic)
+        ]
+        audit[topic] = {
+            "records": sum(r.count for r in reports),
+            "intact": all(r.ok for r in reports),
+        }
     health = worker.health() or {}
     return {
         "applications": len(decisions),
@@ -148,7 +178,8 @@ def _summary(config: dict[str, Any], codec: AvroCodec, stream: Any, decisions: l
         "median_score": round(statistics.median(d["score"] for d in decisions), 3),
         "planted": {
             name: {app: by_app[app]["decision"] for app in apps if app in by_app}
-            for name, apps in stream.planted.items() if name != "takeover"
+            for name, apps in stream.planted.items()
+            if name != "takeover"
         },
         "disbursements": {
             "count": len(disbursements),
@@ -156,11 +187,11 @@ def _summary(config: dict[str, Any], codec: AvroCodec, stream: Any, decisions: l
             "green_count": len(green),
             "green_principal": _money(sum(d["amount_minor"] for d in green)),
             "mean_rate_bps": round(statistics.mean(d["annual_rate_bps"] for d in disbursements))
-            if disbursements else None,
+            if disbursements
+            else None,
         },
         "fraud_alerts": dict(Counter(f"{a['source']}/{a['severity']}" for a in alerts)),
-        "takeover_alerted": any(a["source_event_id"] in stream.planted["takeover"]
-                                for a in alerts),
+        "takeover_alerted": any(a["source_event_id"] in stream.planted["takeover"] for a in alerts),
         "dead_letters": dict(Counter(f"{d['source_topic']}: {d['error_type']}" for d in letters)),
         "audit_chain": audit,
         "worker": {k: health.get(k) for k in ("processed", "dead_lettered")},

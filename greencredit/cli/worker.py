@@ -28,8 +28,14 @@ def worker_command(
         fail(str(exc))
     settings = get_settings()
     sys.argv = [
-        "greencredit worker", "worker", "--loglevel", faust_level,
-        "--web-port", str(settings.worker_web_port), "--web-host", settings.worker_web_host,
+        "greencredit worker",
+        "worker",
+        "--loglevel",
+        faust_level,
+        "--web-port",
+        str(settings.worker_web_port),
+        "--web-host",
+        settings.worker_web_host,
     ]
     app.main()
 

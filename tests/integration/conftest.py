@@ -42,9 +42,7 @@ class Worker(WorkerProcess):
 
 
 @pytest.fixture
-def start_worker(
-    fresh_stack: Endpoints, tmp_path: Path
-) -> Iterator[Callable[..., Worker]]:
+def start_worker(fresh_stack: Endpoints, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     """Start workers on the module's stack; all are stopped after the test."""
     workers: list[Worker] = []
 
@@ -78,8 +76,11 @@ def read_all(endpoints: Endpoints, topic: str) -> list[Any]:
 
 
 def wait_for(
-    endpoints: Endpoints, topic: str, predicate: Callable[[dict[str, Any]], bool],
-    count: int, timeout: float = 60.0,
+    endpoints: Endpoints,
+    topic: str,
+    predicate: Callable[[dict[str, Any]], bool],
+    count: int,
+    timeout: float = 60.0,
 ) -> list[dict[str, Any]]:
     """Poll a topic until `count` decoded events match `predicate` (or fail with what we saw)."""
     deadline = time.monotonic() + timeout

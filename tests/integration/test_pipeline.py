@@ -10,14 +10,21 @@ from greencredit.streams.topics import TOPICS
 from tests.factories import application, transaction
 from tests.integration.conftest import publish, publish_raw, read_all, wait_for
 
-OUTPUT_TOPICS = [t.name for t in TOPICS if t.direction == "output" and t.name != "greencredit.dead-letter"]
+OUTPUT_TOPICS = [
+    t.name for t in TOPICS if t.direction == "output" and t.name != "greencredit.dead-letter"
+]
 
 
 def _risky_profile() -> dict:
     return {
-        "checking_account": "BELOW_ZERO", "credit_history": "CRITICAL_ACCOUNT",
-        "savings": "BELOW_100", "employment_since": "UNEMPLOYED", "property": "UNKNOWN_OR_NONE",
-        "housing": "FOR_FREE", "other_installment_plans": "BANK", "installment_rate_pct": 4,
+        "checking_account": "BELOW_ZERO",
+        "credit_history": "CRITICAL_ACCOUNT",
+        "savings": "BELOW_100",
+        "employment_since": "UNEMPLOYED",
+        "property": "UNKNOWN_OR_NONE",
+        "housing": "FOR_FREE",
+        "other_installment_plans": "BANK",
+        "installment_rate_pct": 4,
         "job": "UNSKILLED_NON_RESIDENT",
     }
 
@@ -28,16 +35,35 @@ def scenario():
     night = datetime.now(UTC).replace(hour=18, minute=30)  # 02:30 in Asia/Shanghai
     good = application(1)
     bad_id = application(2, applicant={"id_card_number": "110105199003071234"})
-    risky = application(3, requested_amount_minor=9_000_000, term_months=60, purpose="TRAVEL",
-                        monthly_income_minor=400_000, credit_profile=_risky_profile())
+    risky = application(
+        3,
+        requested_amount_minor=9_000_000,
+        term_months=60,
+        purpose="TRAVEL",
+        monthly_income_minor=400_000,
+        credit_profile=_risky_profile(),
+    )
     farm = [application(10 + i, device_id="dev-shared-farm") for i in range(3)]
-    history = [transaction(100 + i, amount_minor=10_000, merchant_id="m-grocer",
-                           occurred_at=(night - timedelta(days=2, hours=i)).isoformat())
-               for i in range(6)]
-    takeover = transaction(200, amount_minor=5_000_000, merchant_id="m-unknown-shop",
-                           occurred_at=night.isoformat())
-    return {"good": good, "bad_id": bad_id, "risky": risky, "farm": farm,
-            "history": history, "takeover": takeover}
+    history = [
+        transaction(
+            100 + i,
+            amount_minor=10_000,
+            merchant_id="m-grocer",
+            occurred_at=(night - timedelta(days=2, hours=i)).isoformat(),
+        )
+        for i in range(6)
+    ]
+    takeover = transaction(
+        200, amount_minor=5_000_000, merchant_id="m-unknown-shop", occurred_at=night.isoformat()
+    )
+    return {
+        "good": good,
+        "bad_id": bad_id,
+        "risky": risky,
+        "farm": farm,
+        "history": history,
+        "takeover": takeover,
+    }
 
 
 def _by_app(decisions):
@@ -50,8 +76,12 @@ def test_pipeline_decides_alerts_disburses_and_dead_letters(fresh_stack, start_w
     apps = [scenario["good"], scenario["bad_id"], scenario["risky"], *scenario["farm"]]
     publish(fresh_stack, "greencredit.loan-applications", apps[:2])
     # A poison message between good events: it must not stop the ones after it.
-    publish_raw(fresh_stack, "greencredit.loan-applications", b"\x00\x00\x00\x00\x01\xff\xff",
-                key=b"cust-00002")
+    publish_raw(
+        fresh_stack,
+        "greencredit.loan-applications",
+        b"\x00\x00\x00\x00\x01\xff\xff",
+        key=b"cust-00002",
+    )
     publish(fresh_stack, "greencredit.loan-applications", apps[2:])
     publish(fresh_stack, "greencredit.transactions", scenario["history"])
     publish(fresh_stack, "greencredit.transactions", [scenario["takeover"]])
@@ -81,10 +111,13 @@ def test_pipeline_decides_alerts_disburses_and_dead_letters(fresh_stack, start_w
     assert first["rate_discount_bps"] == 50  # green purpose (electric vehicle)
     assert first["destination_account_masked"].startswith("622202")
 
-    alerts = wait_for(fresh_stack, "greencredit.fraud-alerts",
-                      lambda e: e["source"] == "TRANSACTION", 1)
+    alerts = wait_for(
+        fresh_stack, "greencredit.fraud-alerts", lambda e: e["source"] == "TRANSACTION", 1
+    )
     assert [a["source_event_id"] for a in alerts] == [scenario["takeover"]["event_id"]]
-    assert {"AMOUNT_ANOMALY", "NIGHT_TIME_NEW_MERCHANT"} <= {r["code"] for r in alerts[0]["reasons"]}
+    assert {"AMOUNT_ANOMALY", "NIGHT_TIME_NEW_MERCHANT"} <= {
+        r["code"] for r in alerts[0]["reasons"]
+    }
 
     letters = wait_for(fresh_stack, "greencredit.dead-letter", lambda e: True, 1)
     assert letters[0]["source_topic"] == "greencredit.loan-applications"
@@ -96,8 +129,13 @@ def test_outputs_carry_no_raw_pii(fresh_stack, scenario):
     secrets = []
     for app in [scenario["good"], scenario["bad_id"], scenario["risky"], *scenario["farm"]]:
         person = app["applicant"]
-        secrets += [person["id_card_number"], person["phone"], person["email"],
-                    person["bank_card_number"], person["full_name"]]
+        secrets += [
+            person["id_card_number"],
+            person["phone"],
+            person["email"],
+            person["bank_card_number"],
+            person["full_name"],
+        ]
     secrets += [t["card_number"] for t in scenario["history"]]
     for topic in OUTPUT_TOPICS:
         for result in read_all(fresh_stack, topic):
@@ -109,8 +147,10 @@ def test_outputs_carry_no_raw_pii(fresh_stack, scenario):
 def test_replay_creates_no_duplicate_decision_or_disbursement(fresh_stack, start_worker, scenario):
     worker = start_worker("w-replay")
     worker.wait_assigned()
-    before = {t: len(read_all(fresh_stack, t)) for t in
-              ("greencredit.decisions", "greencredit.disbursements", "greencredit.fraud-alerts")}
+    before = {
+        t: len(read_all(fresh_stack, t))
+        for t in ("greencredit.decisions", "greencredit.disbursements", "greencredit.fraud-alerts")
+    }
     assert before["greencredit.disbursements"] >= 1
     apps = [scenario["good"], scenario["bad_id"], scenario["risky"], *scenario["farm"]]
     publish(fresh_stack, "greencredit.loan-applications", apps)  # the same events again
@@ -132,10 +172,18 @@ def test_audit_chain_of_the_run_verifies(fresh_stack):
     import subprocess
     import sys
 
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": fresh_stack.kafka,
-           "REDIS_URL": fresh_stack.redis}
-    run = subprocess.run([sys.executable, "-m", "greencredit", "audit", "verify"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": fresh_stack.kafka,
+        "REDIS_URL": fresh_stack.redis,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "greencredit", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(run.stdout)
     assert sum(p["records"] for p in report["greencredit.decisions"].values()) >= 7

@@ -24,8 +24,9 @@ def _config_event(version: int, approve_below: float, matrix=None) -> dict:
 
 
 def _decision_of(endpoints, application_id):
-    return wait_for(endpoints, "greencredit.decisions",
-                    lambda e: e["application_id"] == application_id, 1)[0]
+    return wait_for(
+        endpoints, "greencredit.decisions", lambda e: e["application_id"] == application_id, 1
+    )[0]
 
 
 def test_lender_config_takes_effect_without_restart(fresh_stack, start_worker):
@@ -39,8 +40,12 @@ def test_lender_config_takes_effect_without_restart(fresh_stack, start_worker):
     # An inconsistent matrix (CR >= 0.1) is refused and dead-lettered; version 2 stays.
     bad = [[1, 9, 1 / 9, 1], [1 / 9, 1, 9, 1], [9, 1 / 9, 1, 1], [1, 1, 1, 1]]
     publish(fresh_stack, "greencredit.lender-config", [_config_event(3, 0.0, matrix=bad)])
-    letters = wait_for(fresh_stack, "greencredit.dead-letter",
-                       lambda e: e["source_topic"] == "greencredit.lender-config", 1)
+    letters = wait_for(
+        fresh_stack,
+        "greencredit.dead-letter",
+        lambda e: e["source_topic"] == "greencredit.lender-config",
+        1,
+    )
     assert letters[0]["error_type"] == "InvalidLenderConfig"
     assert "inconsisten" in letters[0]["reason"].lower() or "CR" in letters[0]["reason"]
 
@@ -62,11 +67,19 @@ def test_labels_teach_the_online_model_and_close_the_case(fresh_stack, start_wor
     publish(fresh_stack, "greencredit.loan-applications", [app])
     _decision_of(fresh_stack, "app-00500")
     feedback = example("analyst_feedback")
-    feedback.update(event_id=str(uuid.uuid4()), subject_event_id=app["event_id"],
-                    subject_type="APPLICATION", label="DEFAULTED", case_id="case-500",
-                    occurred_at=datetime.now(UTC).isoformat())
-    publish(fresh_stack, "greencredit.analyst-feedback",
-            [native("greencredit.v1.AnalystFeedback", feedback)])
+    feedback.update(
+        event_id=str(uuid.uuid4()),
+        subject_event_id=app["event_id"],
+        subject_type="APPLICATION",
+        label="DEFAULTED",
+        case_id="case-500",
+        occurred_at=datetime.now(UTC).isoformat(),
+    )
+    publish(
+        fresh_stack,
+        "greencredit.analyst-feedback",
+        [native("greencredit.v1.AnalystFeedback", feedback)],
+    )
     client = redis.Redis.from_url(fresh_stack.redis)
     import time
 
@@ -86,9 +99,7 @@ def test_labels_teach_the_online_model_and_close_the_case(fresh_stack, start_wor
     assert decision["model_versions"]["online_lr"].endswith("n1001")
 
 
-def test_two_workers_share_partitions_and_a_killed_worker_loses_nothing(
-    fresh_stack, start_worker
-):
+def test_two_workers_share_partitions_and_a_killed_worker_loses_nothing(fresh_stack, start_worker):
     first = start_worker("a")
     first.wait_assigned()
     second = start_worker("b")
@@ -105,13 +116,22 @@ def test_two_workers_share_partitions_and_a_killed_worker_loses_nothing(
 
     batch_one = [application(1000 + i) for i in range(30)]
     publish(fresh_stack, "greencredit.loan-applications", batch_one)
-    wait_for(fresh_stack, "greencredit.decisions",
-             lambda e: e["application_id"].startswith("app-010"), 30)
+    wait_for(
+        fresh_stack,
+        "greencredit.decisions",
+        lambda e: e["application_id"].startswith("app-010"),
+        30,
+    )
     second.stop(kill=True)  # no clean shutdown: uncommitted offsets are redelivered
     batch_two = [application(1100 + i) for i in range(30)]
     publish(fresh_stack, "greencredit.loan-applications", batch_two)
-    decisions = wait_for(fresh_stack, "greencredit.decisions",
-                         lambda e: e["application_id"].startswith("app-011"), 30, timeout=90)
+    decisions = wait_for(
+        fresh_stack,
+        "greencredit.decisions",
+        lambda e: e["application_id"].startswith("app-011"),
+        30,
+        timeout=90,
+    )
     ids = {d["application_id"] for d in decisions}
     assert ids == {f"app-{1100 + i:05d}" for i in range(30)}
     # De-duplicated by event id, every application has exactly one decision.
@@ -130,6 +150,7 @@ def test_redis_down_means_review_not_a_guess(fresh_stack, start_worker):
     decision = _decision_of(fresh_stack, "app-00700")
     assert decision["decision"] == "REVIEW"
     assert "FEATURES_UNAVAILABLE" in [r["code"] for r in decision["reasons"]]
-    disbursed = [r.event.value["application_id"]
-                 for r in read_all(fresh_stack, "greencredit.disbursements")]
+    disbursed = [
+        r.event.value["application_id"] for r in read_all(fresh_stack, "greencredit.disbursements")
+    ]
     assert "app-00700" not in disbursed

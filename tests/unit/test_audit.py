@@ -242,3 +242,21 @@ def test_chain_heads_are_per_topic_and_partition():
     assert heads.head(TOPIC, 0) == first["record_hash"]
     assert heads.next(decision(3), TOPIC, 0)["prev_hash"] == first["record_hash"]
     assert not heads.knows("greencredit.disbursements", 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "schema"),
+    [
+        ("decision", "greencredit.v1.ApplicationDecision"),
+        ("disbursement", "greencredit.v1.Disbursement"),
+    ],
+)
+def test_shipped_examples_are_sealed_first_records(name, schema):
+    from greencredit.schemas import examples_dir
+    from greencredit.streams.catalog import SchemaCatalog
+    from greencredit.streams.jsonform import from_json_form
+
+    event = json.loads((examples_dir() / f"{name}.json").read_text())
+    record = from_json_form(SchemaCatalog().reader(schema).raw, event)
+    assert record["prev_hash"] == GENESIS_HASH
+    assert record_hash(record) == event["record_hash"]

@@ -21,8 +21,10 @@ def test_committed_state_is_what_the_builder_produces():
 def test_loaded_model_separates_good_from_bad():
     model = load_bootstrap_lr()
     features, labels = load_german_credit()
-    risks = [model.predict_one(dict(zip(BP_FEATURE_NAMES, map(float, row), strict=True)))
-             for row in features]
+    risks = [
+        model.predict_one(dict(zip(BP_FEATURE_NAMES, map(float, row), strict=True)))
+        for row in features
+    ]
     bad = [r for r, y in zip(risks, labels, strict=True) if y]
     good = [r for r, y in zip(risks, labels, strict=True) if not y]
     assert sum(bad) / len(bad) > sum(good) / len(good) + 0.05
@@ -30,8 +32,11 @@ def test_loaded_model_separates_good_from_bad():
 
 def test_tampered_state_is_refused(tmp_path):
     copy = tmp_path / BOOTSTRAP_PATH.name
-    copy.write_bytes(BOOTSTRAP_PATH.read_bytes().replace(b'"n_learned": 1000', b'"n_learned": 1001'))
+    copy.write_bytes(
+        BOOTSTRAP_PATH.read_bytes().replace(b'"n_learned": 1000', b'"n_learned": 1001')
+    )
     (tmp_path / (BOOTSTRAP_PATH.name + ".sha256")).write_text(
-        (BOOTSTRAP_PATH.parent / (BOOTSTRAP_PATH.name + ".sha256")).read_text())
+        (BOOTSTRAP_PATH.parent / (BOOTSTRAP_PATH.name + ".sha256")).read_text()
+    )
     with pytest.raises(ModelIntegrityError):
         load_bootstrap_lr(copy)

@@ -34,7 +34,11 @@ def test_known_annuity():
 
 
 def test_due_dates_clamp_to_month_end():
-    assert due_dates(date(2026, 1, 31), 3) == [date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)]
+    assert due_dates(date(2026, 1, 31), 3) == [
+        date(2026, 2, 28),
+        date(2026, 3, 31),
+        date(2026, 4, 30),
+    ]
     assert due_dates(date(2026, 11, 20), 2) == [date(2026, 12, 20), date(2027, 1, 20)]
 
 
