@@ -34,19 +34,15 @@ class BatchResult:
 async def finish_batch(engine: Engine, result: BatchResult, send: SendFn) -> None:
     """Send, await acks, then record done markers, disbursements and pending labels."""
     await engine.emit(result.outputs, send)
+    if not (result.disbursed or result.scored or result.done_event_ids):
+        return
     try:
-        if result.disbursed:
-            await engine.with_retry(
-                "mark_disbursed", lambda: engine.store.mark_disbursed(result.disbursed)
-            )
-        if result.scored:
-            await engine.with_retry(
-                "remember_scored", lambda: engine.store.remember_scored(result.scored)
-            )
-        if result.done_event_ids:
-            await engine.with_retry(
-                "mark_done", lambda: engine.store.mark_done(result.done_event_ids)
-            )
+        await engine.with_retry(
+            "record_outcomes",
+            lambda: engine.store.record_outcomes(
+                result.disbursed, result.scored, result.done_event_ids
+            ),
+        )
     except RedisUnavailable as exc:
         # Outputs are out and acknowledged; without the markers a redelivery re-sends the
         # same ids (consumers de-duplicate). Nothing is lost.

@@ -238,7 +238,7 @@ class Engine:
                 await self._ensure_chain_head(output.topic, output.partition)
                 record = self.chain.next(record, output.topic, output.partition)
                 sealed[id(output)] = record
-            value = self.codec.encode(output.topic, record)
+            value = self.codec.encode(output.topic, record, validate=False)
             pending.append(await send(output.topic, output.key.encode(), value, output.partition))
         if pending:
             await asyncio.gather(*pending)

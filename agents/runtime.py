@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 
+from greencredit.models.monitoring import snapshot
 from greencredit.settings import Settings
 from greencredit.streams.masking import scrub_text
 
@@ -47,6 +48,12 @@ class Runtime:
                 await engine.start()
                 self._engine = engine
             return self._engine
+
+    def monitoring_snapshot(self) -> dict[str, object]:
+        """Per-tenant model-monitoring metrics of this worker (empty before any scoring)."""
+        if self._engine is None:
+            return {}
+        return {tenant: snapshot(m) for tenant, m in self._engine.monitors.items()}
 
     def on_rebalance(self) -> None:
         """Partitions moved: forget audit-chain heads (they are re-read from Kafka)."""

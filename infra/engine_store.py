@@ -69,13 +69,6 @@ class EngineStore:
         values = await self.client.mget([self._key("done", e) for e in event_ids])
         return {e for e, v in zip(event_ids, values, strict=True) if v is not None}
 
-    async def mark_done(self, event_ids: Iterable[str]) -> None:
-        """Mark inputs processed after all their outputs were acknowledged."""
-        pipe = self.client.pipeline(transaction=False)
-        for event_id in event_ids:
-            pipe.set(self._key("done", event_id), b"1", ex=self.ttl.done)
-        await pipe.execute()
-
     async def claim_disbursements(
         self, claims: Sequence[tuple[str, str]]
     ) -> list[DisbursementClaim]:
@@ -99,13 +92,26 @@ class EngineStore:
                 out.append(DisbursementClaim(state, stored_id or event_id))
         return out
 
-    async def mark_disbursed(self, claims: Iterable[tuple[str, str]]) -> None:
-        """Record that these disbursements were acknowledged by the broker."""
+    async def record_outcomes(
+        self,
+        disbursed: Sequence[tuple[str, str]],
+        scored: Mapping[str, Mapping[str, Any]],
+        done: Sequence[str],
+    ) -> None:
+        """Record a batch's outcomes once its outputs were acknowledged (one round trip).
+
+        Marks disbursements sent, keeps the scored features for late labels and marks
+        the inputs done.
+        """
         pipe = self.client.pipeline(transaction=False)
-        for application_id, event_id in claims:
+        for application_id, event_id in disbursed:
             pipe.set(
                 self._key("disb", application_id), f"sent:{event_id}", ex=self.ttl.disbursement
             )
+        for event_id, entry in scored.items():
+            pipe.set(self._key("pending", event_id), orjson.dumps(entry), ex=self.ttl.pending)
+        for event_id in done:
+            pipe.set(self._key("done", event_id), b"1", ex=self.ttl.done)
         await pipe.execute()
 
     # -- lender configurations ---------------------------------------------------------------
@@ -146,15 +152,6 @@ class EngineStore:
         return {t: orjson.loads(v) for t, v in zip(tenants, values, strict=True) if v}
 
     # -- late labels ------------------------------------------------------------------------
-    async def remember_scored(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
-        """Keep what was scored (features, risks) per event id until its label arrives."""
-        if not entries:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for event_id, entry in entries.items():
-            pipe.set(self._key("pending", event_id), orjson.dumps(entry), ex=self.ttl.pending)
-        await pipe.execute()
-
     async def take_scored(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Remove and return the pending entries of labelled events (GETDEL: learn once)."""
         if not event_ids:

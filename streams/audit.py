@@ -22,16 +22,15 @@ would fork the chain. Pure: no I/O (head recovery from Kafka is infra/audit_head
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-
-from .jsonform import to_json_form
 
 __all__ = [
     "GENESIS_HASH",
@@ -58,24 +57,33 @@ def canonical_bytes(record: Mapping[str, Any]) -> bytes:
     milliseconds, so datetimes are truncated to milliseconds here too (as fastavro
     truncates them on write). Integral doubles print as integers because a producer
     may hand an int to a double field (24 vs 24.0) and the decoded value is a float.
+    One pass over the record: this runs for every audited record on the hot path.
     """
     content = {k: _canonical_value(v) for k, v in record.items() if k != "record_hash"}
-    return orjson.dumps(to_json_form(None, content), option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
 
 
 def _canonical_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    # Most values are floats and strings (feature maps): test for them first.
     if isinstance(value, float):
         if not math.isfinite(value):
             # orjson writes every non-finite double as null: keep NaN and ±inf apart.
             return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
         # Below 2**53 every integer is an exact double; above it doubles stay doubles.
         return int(value) if value.is_integer() and abs(value) < _EXACT_INTS else value
+    if isinstance(value, str | int) or value is None:
+        return value
     if isinstance(value, Mapping):
         return {k: _canonical_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_canonical_value(v) for v in value]
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
     return value
 
 

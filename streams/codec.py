@@ -56,19 +56,26 @@ class AvroCodec:
         self.ids: SchemaIds = ids or ManifestSchemaIds(self.catalog)
 
     # -- encoding ------------------------------------------------------------------
-    def encode(self, topic_name: str, record: Mapping[str, Any]) -> bytes:
+    def encode(self, topic_name: str, record: Mapping[str, Any], *, validate: bool = True) -> bytes:
         """Validate `record` against the topic's schema and return wire-format bytes.
 
         Raises InvalidEvent naming the field (never its value) when the record
-        does not fit.
+        does not fit. ``validate=False`` is for records the engine built itself (their
+        builders are tested with validation on): the Avro writer still refuses wrong
+        types, but the full schema walk, about two thirds of the cost, is skipped.
         """
         spec = topic(topic_name)
         schema = self.catalog.reader(spec.schema)
-        check_record(schema.parsed, record)
+        if validate:
+            check_record(schema.parsed, record)
         schema_id = self.ids.id_for(f"{spec.name}-value", schema)
         buffer = io.BytesIO()
         buffer.write(_HEADER.pack(MAGIC_BYTE, schema_id))
-        fastavro.schemaless_writer(buffer, schema.parsed, dict(record))
+        try:
+            fastavro.schemaless_writer(buffer, schema.parsed, dict(record))
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # The writer's messages can quote field values: keep only the error type.
+            raise InvalidEvent(f"record does not fit {spec.schema}: {type(exc).__name__}") from None
         return buffer.getvalue()
 
     # -- decoding ------------------------------------------------------------------

@@ -223,3 +223,14 @@ def test_property_any_corruption_is_a_codec_error_or_a_valid_record(record, data
     except CodecError:
         return
     assert decoded.schema_name == "greencredit.v1.Transaction"
+
+
+def test_unvalidated_encode_still_refuses_wrong_types_without_values():
+    events = {name: (t, e) for name, t, e in example_events()}
+    topic_name, event = events["transaction"]
+    record = native(topic_name, event)
+    fast = CODEC.encode(topic_name, record, validate=False)
+    assert fast == CODEC.encode(topic_name, record)
+    with pytest.raises(InvalidEvent) as caught:
+        CODEC.encode(topic_name, dict(record, amount_minor="6222021234567890123"), validate=False)
+    assert "6222021234567890123" not in str(caught.value)

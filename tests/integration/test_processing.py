@@ -1,0 +1,174 @@
+"""The agents' processing functions, in process: real Redis, outputs captured in memory.
+
+This is the Faust-free agent tier: the same code the agents run, driven batch by batch,
+with the send step collecting records instead of producing them (audit heads still come
+from the real broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from greencredit.agents.applications import process_applications
+from greencredit.agents.batch import finish_batch
+from greencredit.agents.engine import Engine, Incoming
+from greencredit.agents.feedback import process_feedback
+from greencredit.agents.lender_configs import process_lender_configs
+from greencredit.agents.transactions import process_transactions
+from greencredit.settings import Settings
+from greencredit.streams.codec import AvroCodec
+from tests.factories import application, example, native, transaction
+
+CODEC = AvroCodec()
+
+
+class Captured:
+    """A SendFn that keeps (topic, decoded record) instead of producing."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, Any]]] = []
+
+    async def __call__(self, topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
+        self.records.append((topic, CODEC.decode(value).value))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        return [r for t, r in self.records if t == topic]
+
+
+def _messages(topic: str, records: list[dict[str, Any]]) -> list[Incoming]:
+    return [Incoming(topic, i % 6, i, None, CODEC.encode(topic, r)) for i, r in enumerate(records)]
+
+
+def _run(stack, process, messages):
+    async def go():
+        settings = Settings(KAFKA_BOOTSTRAP_SERVERS=stack.kafka, REDIS_URL=stack.redis)
+        engine = Engine.create(settings)
+        await engine.start()
+        captured = Captured()
+        try:
+            result = await process(engine, messages)
+            await finish_batch(engine, result, captured)
+        finally:
+            await engine.close()
+        return captured
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"lender-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_replayed_batch_emits_nothing_new(stack, tenant):
+    apps = [application(3000 + i, tenant_id=tenant) for i in range(5)]
+    messages = _messages("greencredit.loan-applications", apps)
+    first = _run(stack, process_applications, messages)
+    assert len(first.on("greencredit.decisions")) == 5
+    again = _run(stack, process_applications, messages)
+    assert again.records == []
+
+
+def test_poison_is_dead_lettered_and_the_rest_decided(stack, tenant):
+    apps = [application(3100 + i, tenant_id=tenant) for i in range(3)]
+    messages = _messages("greencredit.loan-applications", apps)
+    messages.insert(1, Incoming("greencredit.loan-applications", 0, 99, b"k", b"\x01nope"))
+    captured = _run(stack, process_applications, messages)
+    assert len(captured.on("greencredit.decisions")) == 3
+    [letter] = captured.on("greencredit.dead-letter")
+    assert (letter["error_type"], letter["original_value"]) == ("BadMagicByte", b"\x01nope")
+
+
+def test_a_disbursement_already_sent_is_not_sent_again(stack, tenant):
+    app = application(3200, tenant_id=tenant)
+    first = _run(stack, process_applications, _messages("greencredit.loan-applications", [app]))
+    assert len(first.on("greencredit.disbursements")) == 1
+    # The same application arrives again under a new event id (a client retry).
+    retry = dict(app, event_id=str(uuid.uuid4()))
+    second = _run(stack, process_applications, _messages("greencredit.loan-applications", [retry]))
+    assert len(second.on("greencredit.decisions")) == 1
+    assert second.on("greencredit.disbursements") == []
+
+
+def test_lender_configs_newest_version_wins_and_invalid_ones_are_refused(stack, tenant):
+    def config(version, approve_below, matrix=None):
+        event = example("lender_config")
+        event.update(
+            event_id=str(uuid.uuid4()),
+            tenant_id=tenant,
+            config_version=version,
+            approve_below=approve_below,
+        )
+        if matrix is not None:
+            event["nodes"][2]["matrix"] = matrix
+        return native("greencredit.v1.LenderConfig", event)
+
+    not_reciprocal = [[1, 2, 3], [2, 1, 2], [1 / 3, 0.5, 1]]
+    captured = _run(
+        stack,
+        process_lender_configs,
+        _messages(
+            "greencredit.lender-config",
+            [config(3, 0.1), config(2, 0.2), config(4, 0.1, matrix=not_reciprocal)],
+        ),
+    )
+    [letter] = captured.on("greencredit.dead-letter")
+    assert letter["error_type"] == "InvalidLenderConfig"
+    assert "credit_risk" in letter["reason"] or "matrix" in letter["reason"]
+    decided = _run(
+        stack,
+        process_applications,
+        _messages("greencredit.loan-applications", [application(3300, tenant_id=tenant)]),
+    )
+    assert decided.on("greencredit.decisions")[0]["ahp_config_version"] == 3
+
+
+def test_labels_without_a_scored_event_teach_nothing(stack, tenant):
+    feedback = example("analyst_feedback")
+    feedback.update(
+        event_id=str(uuid.uuid4()),
+        tenant_id=tenant,
+        subject_event_id=str(uuid.uuid4()),
+        label="FRAUD",
+    )
+    captured = _run(
+        stack,
+        process_feedback,
+        _messages(
+            "greencredit.analyst-feedback", [native("greencredit.v1.AnalystFeedback", feedback)]
+        ),
+    )
+    assert captured.records == []
+
+
+def test_transactions_alert_once_and_replays_are_silent(stack, tenant):
+    history = [
+        transaction(
+            4000 + i,
+            tenant_id=tenant,
+            account_id=f"acct-{tenant}",
+            amount_minor=10_000,
+            occurred_at="2026-11-20T02:00:00+00:00",
+        )
+        for i in range(6)
+    ]
+    spike = transaction(
+        4100,
+        tenant_id=tenant,
+        account_id=f"acct-{tenant}",
+        amount_minor=9_000_000,
+        merchant_id="m-new",
+        occurred_at="2026-11-20T19:00:00+00:00",
+    )  # 03:00 in Shanghai
+    messages = _messages("greencredit.transactions", [*history, spike])
+    first = _run(stack, process_transactions, messages)
+    alerts = first.on("greencredit.fraud-alerts")
+    assert [a["source_event_id"] for a in alerts] == [spike["event_id"]]
+    assert _run(stack, process_transactions, messages).records == []
