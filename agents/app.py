@@ -18,6 +18,7 @@ from greencredit.agents import (
     lender_configs,
     transactions,
 )
+from greencredit.agents.kafka_compat import bound_fetch_wait
 from greencredit.agents.runtime import Runtime
 from greencredit.infra.endpoints import resolve_endpoints
 from greencredit.settings import Settings, get_settings
@@ -41,6 +42,7 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
 def build_app(settings: Settings) -> faust.App:
     """A Faust app wired to the configured (or embedded) Kafka."""
     endpoints = resolve_endpoints(settings)
+    bound_fetch_wait(settings.kafka_fetch_max_wait_ms)
     session = settings.kafka_session_timeout_s
     return faust.App(
         "greencredit",
@@ -75,7 +77,7 @@ def _raw_topic(name: str) -> faust.TopicT:
 
 
 topics = {spec.name: _raw_topic(spec.name) for spec in TOPICS}
-runtime = Runtime(get_settings(), topics)
+runtime = Runtime(get_settings())
 
 
 async def _on_partitions_revoked(sender: object, *args: object, **kwargs: object) -> None:

@@ -14,9 +14,10 @@ from typing import Any
 
 import faust
 
-from .engine import Engine, Incoming, Outgoing, RedisUnavailable, SendFn
+from .engine import Engine, Incoming, Outgoing, RedisUnavailable
+from .sink import Sink
 
-__all__ = ["BatchResult", "faust_sender", "finish_batch", "incoming_from_events"]
+__all__ = ["BatchResult", "finish_batch", "incoming_from_events"]
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,9 @@ class BatchResult:
     scored: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> pending entry
 
 
-async def finish_batch(engine: Engine, result: BatchResult, send: SendFn) -> None:
+async def finish_batch(engine: Engine, result: BatchResult, sink: Sink) -> None:
     """Send, await acks, then record done markers, disbursements and pending labels."""
-    await engine.emit(result.outputs, send)
+    await engine.emit(result.outputs, sink)
     if not (result.disbursed or result.scored or result.done_event_ids):
         return
     try:
@@ -58,12 +59,3 @@ def incoming_from_events(events: Sequence[faust.EventT]) -> list[Incoming]:
             Incoming(message.topic, message.partition, message.offset, message.key, message.value)
         )
     return out
-
-
-def faust_sender(topics: dict[str, faust.TopicT]) -> SendFn:
-    """A SendFn over the app's raw topics; force=True sends now instead of on ack."""
-
-    async def send(topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
-        return await topics[topic].send(key=key, value=value, partition=partition, force=True)
-
-    return send

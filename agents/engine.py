@@ -34,7 +34,9 @@ from greencredit.streams.deadletter import dead_letter_record
 from greencredit.streams.errors import CodecError
 from greencredit.streams.masking import scrub_text
 
-__all__ = ["Engine", "Incoming", "Outgoing", "RedisUnavailable", "SendFn"]
+from .sink import Sink
+
+__all__ = ["Engine", "Incoming", "Outgoing", "RedisUnavailable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,10 +73,6 @@ class Outgoing:
     record: dict[str, Any]
     partition: int | None = None
     same_as: Outgoing | None = None  # send the record exactly as that output was sealed
-
-
-# send(topic, key, value, partition) -> awaitable that resolves when the broker acked.
-SendFn = Callable[[str, bytes, bytes, int | None], Awaitable[Awaitable[Any]]]
 
 
 @dataclass
@@ -224,9 +222,8 @@ class Engine:
         return monitor
 
     # -- emitting ---------------------------------------------------------------------------
-    async def emit(self, outputs: Sequence[Outgoing], send: SendFn) -> None:
-        """Seal audited records, encode, send in order and wait for every ack."""
-        pending = []
+    async def emit(self, outputs: Sequence[Outgoing], sink: Sink) -> None:
+        """Seal audited records, encode, produce in order and wait for every ack."""
         sealed: dict[int, dict[str, Any]] = {}
         for output in outputs:
             record = output.record
@@ -239,9 +236,9 @@ class Engine:
                 record = self.chain.next(record, output.topic, output.partition)
                 sealed[id(output)] = record
             value = self.codec.encode(output.topic, record, validate=False)
-            pending.append(await send(output.topic, output.key.encode(), value, output.partition))
-        if pending:
-            await asyncio.gather(*pending)
+            sink.produce(output.topic, output.key.encode(), value, output.partition)
+        if outputs:
+            await sink.flush()
 
     async def _ensure_chain_head(self, topic: str, partition: int) -> None:
         # After a (re)start, continue the chain from the last record Kafka holds.

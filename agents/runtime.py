@@ -17,8 +17,9 @@ from greencredit.models.monitoring import snapshot
 from greencredit.settings import Settings
 from greencredit.streams.masking import scrub_text
 
-from .batch import BatchResult, faust_sender, finish_batch, incoming_from_events
+from .batch import BatchResult, finish_batch, incoming_from_events
 from .engine import Engine, Incoming
+from .sink import KafkaSink
 
 __all__ = ["Processor", "Runtime"]
 
@@ -31,10 +32,9 @@ _EMIT_ATTEMPTS = 4
 class Runtime:
     """Lazily built engine plus the agent loop; one per worker process."""
 
-    def __init__(self, settings: Settings, topics: dict[str, faust.TopicT]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topics = topics
-        self.send = faust_sender(topics)
+        self._sink: KafkaSink | None = None
         self._engine: Engine | None = None
         self._lock = asyncio.Lock()
         self.processed = 0
@@ -46,8 +46,14 @@ class Runtime:
             if self._engine is None:
                 engine = Engine.create(self.settings)
                 await engine.start()
+                self._sink = KafkaSink(engine.kafka_config)
                 self._engine = engine
             return self._engine
+
+    def _require_sink(self) -> KafkaSink:
+        if self._sink is None:
+            raise RuntimeError("the engine was not started")
+        return self._sink
 
     def monitoring_snapshot(self) -> dict[str, object]:
         """Per-tenant model-monitoring metrics of this worker (empty before any scoring)."""
@@ -80,7 +86,7 @@ class Runtime:
         delay = 0.2
         for attempt in range(1, _EMIT_ATTEMPTS + 1):
             try:
-                await finish_batch(engine, result, self.send)
+                await finish_batch(engine, result, self._require_sink())
                 self.processed += len(messages)
                 self.dead_lettered += sum(
                     o.topic == "greencredit.dead-letter" for o in result.outputs
@@ -99,7 +105,7 @@ class Runtime:
     ) -> None:
         letters = [engine.dead_letter(m, _ProcessingError(error)) for m in messages]
         try:
-            await engine.emit(letters, self.send)
+            await engine.emit(letters, self._require_sink())
             self.dead_lettered += len(letters)
         except Exception:
             # Nothing left to try in-process: the offsets were not committed past these

@@ -10,6 +10,10 @@ import os
 
 import faust
 
+from greencredit.agents.kafka_compat import bound_fetch_wait
+
+# The same consumer fetch bound as the engine's workers, for a like-for-like comparison.
+bound_fetch_wait(int(os.environ.get("KAFKA_FETCH_MAX_WAIT_MS", "10")))
 _SESSION = 6.0
 app = faust.App(
     "bench-passthrough",

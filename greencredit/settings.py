@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # 6 s keeps the embedded stack responsive. Production Kafka can use 10-45 s
     # for fewer spurious rebalances on slow GC pauses.
     kafka_session_timeout_s: float = Field(default=6.0, gt=0)
+    # How long a fetch may wait for data. Kafka answers as soon as data arrives, so this
+    # only bounds idle polling; Tansu answers at the deadline, so it bounds latency there.
+    # Faust hard-codes 1500 ms (see agents/app.py).
+    kafka_fetch_max_wait_ms: int = Field(default=10, ge=1, le=5000)
     kafka_default_partitions: int = Field(default=4, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
 

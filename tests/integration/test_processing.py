@@ -27,16 +27,16 @@ CODEC = AvroCodec()
 
 
 class Captured:
-    """A SendFn that keeps (topic, decoded record) instead of producing."""
+    """A Sink that keeps (topic, decoded record) instead of producing."""
 
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
 
-    async def __call__(self, topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
+    def produce(self, topic: str, key: bytes, value: bytes, partition: int | None) -> None:
         self.records.append((topic, CODEC.decode(value).value))
-        future = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+
+    async def flush(self) -> None:
+        return None
 
     def on(self, topic: str) -> list[dict[str, Any]]:
         return [r for t, r in self.records if t == topic]
