@@ -124,13 +124,7 @@ async def process_applications(
     """Turn a batch of raw application messages into outputs and bookkeeping."""
     now = now or datetime.now(UTC)
     result = BatchResult()
-    decoded: list[tuple[Incoming, dict[str, Any]]] = []
-    for message in messages:
-        event, dead = engine.decode(message)
-        if dead is not None:
-            result.outputs.append(dead)
-        elif event is not None:
-            decoded.append((message, event.value))
+    decoded = engine.decode_all(messages, result.outputs)
     if not decoded:
         return result
     ids = [app["event_id"] for _, app in decoded]

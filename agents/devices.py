@@ -47,13 +47,7 @@ async def process_device_signals(
     """Update device states; alert on findings that are new for the device."""
     now = now or datetime.now(UTC)
     result = BatchResult()
-    signals = []
-    for message in messages:
-        event, dead = engine.decode(message)
-        if dead is not None:
-            result.outputs.append(dead)
-        elif event is not None:
-            signals.append(event.value)
+    signals = [event for _, event in engine.decode_all(messages, result.outputs)]
     if not signals:
         return result
     try:

@@ -150,6 +150,19 @@ class Engine:
         except CodecError as exc:
             return None, self.dead_letter(message, exc)
 
+    def decode_all(
+        self, messages: Sequence[Incoming], dead_letters: list[Outgoing]
+    ) -> list[tuple[Incoming, dict[str, Any]]]:
+        """Decoded (message, event) pairs; undecodable messages go to `dead_letters`."""
+        decoded = []
+        for message in messages:
+            event, dead = self.decode(message)
+            if dead is not None:
+                dead_letters.append(dead)
+            elif event is not None:
+                decoded.append((message, event.value))
+        return decoded
+
     def dead_letter(self, message: Incoming, error: BaseException) -> Outgoing:
         """Dead-letter output for a message we cannot process."""
         record = dead_letter_record(

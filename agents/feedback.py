@@ -29,13 +29,7 @@ async def process_feedback(
     """Learn from each label whose scored features are still pending; close its case."""
     now = now or datetime.now(UTC)
     result = BatchResult()
-    labels = []
-    for message in messages:
-        event, dead = engine.decode(message)
-        if dead is not None:
-            result.outputs.append(dead)
-        elif event is not None:
-            labels.append(event.value)
+    labels = [event for _, event in engine.decode_all(messages, result.outputs)]
     if not labels:
         return result
     subjects = [label["subject_event_id"] for label in labels]

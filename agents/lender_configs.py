@@ -52,14 +52,9 @@ def config_from_event(event: Mapping[str, Any]) -> LenderConfig:
 async def process_lender_configs(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
     """Validate and store each configuration (newest version wins)."""
     result = BatchResult()
-    for message in messages:
-        event, dead = engine.decode(message)
-        if dead is not None:
-            result.outputs.append(dead)
-            continue
-        assert event is not None  # noqa: S101 - decode returns one of the two
+    for message, event in engine.decode_all(messages, result.outputs):
         try:
-            config = config_from_event(event.value)
+            config = config_from_event(event)
         except (LenderConfigError, AhpInputError, ValueError) as exc:
             result.outputs.append(engine.dead_letter(message, InvalidLenderConfig(str(exc))))
             continue

@@ -74,13 +74,7 @@ async def process_transactions(
     """Score a batch of transactions; alerts for those at or above the lender's threshold."""
     now = now or datetime.now(UTC)
     result = BatchResult()
-    transactions = []
-    for message in messages:
-        event, dead = engine.decode(message)
-        if dead is not None:
-            result.outputs.append(dead)
-        elif event is not None:
-            transactions.append(event.value)
+    transactions = [event for _, event in engine.decode_all(messages, result.outputs)]
     if not transactions:
         return result
     ids = [t["event_id"] for t in transactions]

@@ -27,6 +27,7 @@ __all__ = [
     "ApplicationScorer",
     "ScoredApplication",
     "affordability_risk",
+    "id_check_digit",
     "identity_risk",
     "lr_features",
     "monthly_instalment_minor",
@@ -115,6 +116,12 @@ def affordability_risk(application: Mapping[str, Any]) -> float | None:
     return float(min(max((ratio - COMFORTABLE_DEBT_SERVICE) / span, 0.0), 1.0))
 
 
+def id_check_digit(first17: str) -> str:
+    """The check character of a PRC resident ID for its first 17 digits (MOD 11-2)."""
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
 def _id_birth_date(id_number: str) -> date | None:
     try:
         return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
@@ -132,8 +139,7 @@ def identity_risk(application: Mapping[str, Any], today: date) -> tuple[float, l
     number = str(application["applicant"]["id_card_number"]).strip().upper()
     if len(number) != 18 or not number[:17].isdigit():
         return 0.0, []
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
-    if _ID_CHECK[total % 11] != number[17]:
+    if id_check_digit(number[:17]) != number[17]:
         return 1.0, ["ID_CHECKSUM_INVALID"]
     born = _id_birth_date(number)
     if born is None or born > today:

@@ -17,20 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from greencredit.models.bp_features import GERMAN_CREDIT_CSV, german_row_to_application
+from greencredit.models.scoring import GREEN_PURPOSES, id_check_digit
 
 __all__ = ["SimulatedStream", "Simulator", "valid_id_number"]
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-_GREEN = [
-    "ELECTRIC_VEHICLE",
-    "E_BIKE",
-    "SOLAR_PV",
-    "HEAT_PUMP",
-    "ENERGY_EFFICIENT_APPLIANCE",
-    "HOME_INSULATION_RETROFIT",
-    "PUBLIC_TRANSPORT_PASS",
-]
+_GREEN = sorted(GREEN_PURPOSES - {"GREEN_BUSINESS_TRANSFORMATION"})  # consumers, not firms
 _GREY = ["CAR", "HOME_IMPROVEMENT", "EDUCATION", "TRAVEL", "ELECTRONICS", "DEBT_CONSOLIDATION"]
 _MERCHANTS = [
     ("m-grocer", "5411"),
@@ -46,8 +37,7 @@ _NAMESPACE = uuid.UUID("9d5c4f1a-3b2e-4c7d-8e6f-5a4b3c2d1e0f")
 def valid_id_number(born: datetime, sequence: int) -> str:
     """A PRC resident ID number with a correct check digit (region 110105, Beijing)."""
     body = f"110105{born:%Y%m%d}{sequence % 1000:03d}"
-    total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True))
-    return body + _ID_CHECK[total % 11]
+    return body + id_check_digit(body)
 
 
 @dataclass

@@ -8,13 +8,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from greencredit.models.scoring import id_check_digit
 from greencredit.schemas import examples_dir
 from greencredit.streams.catalog import SchemaCatalog
 from greencredit.streams.jsonform import from_json_form
 
 _CATALOG = SchemaCatalog()
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
 
 
 def example(name: str) -> dict[str, Any]:
@@ -30,7 +29,7 @@ def native(schema_name: str, event: dict[str, Any]) -> dict[str, Any]:
 def valid_id_number(region: str = "110105", born: str = "19900307", seq: str = "123") -> str:
     """An 18-character PRC ID number with a correct check digit."""
     body = region + born + seq
-    return body + _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
+    return body + id_check_digit(body)
 
 
 def application(n: int, **changes: Any) -> dict[str, Any]:
