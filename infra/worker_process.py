@@ -38,11 +38,27 @@ class WorkerProcess:
         self.cwd = work_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, loglevel: str = "warning") -> WorkerProcess:
-        """Launch the worker; its output goes to `log_path`."""
+    def start(self, loglevel: str = "warning", via_faust: bool = False) -> WorkerProcess:
+        """Launch the worker (or its `faust -A ... worker` form); output goes to `log_path`."""
+        argv = [sys.executable, "-m", "greencredit", "worker", "--loglevel", loglevel]
+        if via_faust:
+            argv = [
+                sys.executable,
+                "-m",
+                "faust",
+                "-A",
+                "greencredit.agents.app",
+                "worker",
+                "-l",
+                "warn",
+                "--web-port",
+                str(self.port),
+                "--web-host",
+                "127.0.0.1",
+            ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "greencredit", "worker", "--loglevel", loglevel],
+                argv,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

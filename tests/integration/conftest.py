@@ -46,8 +46,8 @@ def start_worker(fresh_stack: Endpoints, tmp_path: Path) -> Iterator[Callable[..
     """Start workers on the module's stack; all are stopped after the test."""
     workers: list[Worker] = []
 
-    def start(name: str = "worker", **env: str) -> Worker:
-        worker = Worker(fresh_stack, tmp_path, name, **env).start()
+    def start(name: str = "worker", via_faust: bool = False, **env: str) -> Worker:
+        worker = Worker(fresh_stack, tmp_path, name, **env).start(via_faust=via_faust)
         workers.append(worker)
         return worker
 

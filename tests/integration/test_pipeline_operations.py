@@ -154,3 +154,10 @@ def test_redis_down_means_review_not_a_guess(fresh_stack, start_worker):
         r.event.value["application_id"] for r in read_all(fresh_stack, "greencredit.disbursements")
     ]
     assert "app-00700" not in disbursed
+
+
+def test_the_plain_faust_command_runs_the_same_worker(fresh_stack, start_worker):
+    worker = start_worker("faust-form", via_faust=True)
+    worker.wait_assigned()
+    publish(fresh_stack, "greencredit.loan-applications", [application(800)])
+    assert _decision_of(fresh_stack, "app-00800")["decision"] in ("APPROVE", "REVIEW", "DECLINE")
