@@ -16,6 +16,7 @@ from greencredit.agents import (
     feedback,
     health,
     lender_configs,
+    loans,
     transactions,
 )
 from greencredit.agents.kafka_compat import bound_fetch_wait
@@ -87,5 +88,5 @@ async def _on_partitions_revoked(sender: object, *args: object, **kwargs: object
 app.on_partitions_revoked.connect(_on_partitions_revoked)  # type: ignore[arg-type]
 
 
-for _module in (applications, transactions, devices, feedback, lender_configs, health):
+for _module in (applications, transactions, devices, feedback, lender_configs, loans, health):
     _module.register(app, topics, runtime)

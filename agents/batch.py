@@ -8,7 +8,7 @@ re-sends the same deterministic ids instead of losing anything).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +30,19 @@ class BatchResult:
     done_event_ids: list[str] = field(default_factory=list)
     disbursed: list[tuple[str, str]] = field(default_factory=list)  # (application_id, event_id)
     scored: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> pending entry
+    # Work that must wait for the broker's acks (e.g. clearing a loan's escalation outbox).
+    after_emit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 async def finish_batch(engine: Engine, result: BatchResult, sink: Sink) -> None:
     """Send, await acks, then record done markers, disbursements and pending labels."""
     await engine.emit(result.outputs, sink)
+    for task in result.after_emit:
+        try:
+            await task()
+        except (RedisUnavailable, OSError) as exc:
+            # Left in place, the work is redone by the next event (same ids): nothing lost.
+            log.error("after-emit step failed: %s", type(exc).__name__)
     if not (result.disbursed or result.scored or result.done_event_ids):
         return
     try:

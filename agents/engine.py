@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -21,7 +22,9 @@ from greencredit.infra.audit_head import last_record_hash
 from greencredit.infra.endpoints import resolve_endpoints
 from greencredit.infra.engine_store import EngineStore
 from greencredit.infra.feature_store import FeatureStore
+from greencredit.infra.loan_store import LoanStore
 from greencredit.models.bp import BpCreditModel
+from greencredit.models.delinquency import DelinquencyPolicy
 from greencredit.models.lender_config import LenderConfig, LenderConfigError, default_lender_config
 from greencredit.models.lr_bootstrap import load_bootstrap_lr
 from greencredit.models.monitoring import ModelMonitor, MonitorConfig
@@ -90,6 +93,7 @@ class Engine:
     redis: aioredis.Redis
     store: EngineStore
     features: FeatureStore
+    loans: LoanStore
     scorer: ApplicationScorer
     pii_key: bytes
     kafka_config: dict[str, Any]
@@ -97,6 +101,7 @@ class Engine:
     monitors: dict[str, ModelMonitor] = field(default_factory=dict)
     _configs: dict[str, _Cached] = field(default_factory=dict)
     _models: dict[tuple[str, str], _Cached] = field(default_factory=dict)
+    _policies: dict[str, _Cached] = field(default_factory=dict)
     _chain_known: set[tuple[str, int]] = field(default_factory=set)
     _bootstrap_state: dict[str, Any] | None = None
 
@@ -114,6 +119,7 @@ class Engine:
             redis=client,
             store=EngineStore(client),
             features=FeatureStore(client),
+            loans=LoanStore(client),
             scorer=ApplicationScorer(BpCreditModel.load()),
             pii_key=settings.pii_hmac_key.get_secret_value().encode(),
             kafka_config=settings.kafka_client_config(endpoints.kafka),
@@ -195,6 +201,27 @@ class Engine:
                         log.error("stored config of %s invalid: %s", tenant, exc)
                 self._configs[tenant] = _Cached(config or default_lender_config(tenant), now)
         return {t: self._configs[t].value for t in wanted}
+
+    async def delinquency_policies(self, tenants: Iterable[str]) -> dict[str, DelinquencyPolicy]:
+        """Each tenant's post-loan policy from its stored config (default when none)."""
+        wanted = list(dict.fromkeys(tenants))
+        stale = [t for t in wanted if not self._fresh(self._policies.get(t))]
+        if stale:
+            try:
+                stored = await self.with_retry("configs", lambda: self.store.configs(stale))
+            except RedisUnavailable:
+                stored = {}
+            now = time.monotonic()
+            for tenant in stale:
+                text = (stored.get(tenant) or {}).get("delinquency_policy")
+                policy = DelinquencyPolicy()
+                if text:
+                    try:
+                        policy = DelinquencyPolicy.from_dict(orjson.loads(text))
+                    except (ValueError, TypeError, KeyError) as exc:
+                        log.error("stored delinquency policy of %s invalid: %s", tenant, exc)
+                self._policies[tenant] = _Cached(policy, now)
+        return {t: self._policies[t].value for t in wanted}
 
     def _new_model(self, name: str) -> OnlineRiskModel:
         if name == APPLICATION_LR and self._bootstrap_state is not None:

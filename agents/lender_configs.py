@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from greencredit.models.ahp import AhpInputError
+from greencredit.models.delinquency import DelinquencyPolicy
 from greencredit.models.lender_config import LenderConfig, LenderConfigError
 
 from .batch import BatchResult
@@ -55,23 +58,33 @@ async def process_lender_configs(engine: Engine, messages: Sequence[Incoming]) -
     for message, event in engine.decode_all(messages, result.outputs):
         try:
             config = config_from_event(event)
-        except (LenderConfigError, AhpInputError, ValueError) as exc:
+            policy = _checked_policy(event)
+        except (LenderConfigError, AhpInputError, ValueError, TypeError, KeyError) as exc:
             result.outputs.append(engine.dead_letter(message, InvalidLenderConfig(str(exc))))
             continue
         try:
-            await _store_config(engine, config)
+            await _store_config(engine, config, policy)
         except RedisUnavailable as exc:
             raise RuntimeError("lender config not stored: redis unavailable") from exc
     return result
 
 
-async def _store_config(engine: Engine, config: LenderConfig) -> bool:
+async def _store_config(engine: Engine, config: LenderConfig, policy: str | None) -> bool:
+    # The policy rides along in the stored document (LenderConfig ignores unknown keys).
+    document = {**config.to_dict(), "delinquency_policy": policy}
     return await engine.with_retry(
         "put_config",
-        lambda: engine.store.put_config_if_newer(
-            config.tenant_id, config.version, config.to_dict()
-        ),
+        lambda: engine.store.put_config_if_newer(config.tenant_id, config.version, document),
     )
+
+
+def _checked_policy(event: Mapping[str, Any]) -> str | None:
+    """The event's delinquency policy JSON, validated (None: the default policy)."""
+    text = event.get("delinquency_policy")
+    if not text:
+        return None
+    DelinquencyPolicy.from_dict(orjson.loads(text))
+    return str(text)
 
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import faust
+from redis.exceptions import RedisError
 
 from greencredit.models.monitoring import snapshot
 from greencredit.settings import Settings
 from greencredit.streams.masking import scrub_text
 
 from .batch import BatchResult, finish_batch, incoming_from_events
-from .engine import Engine, Incoming
+from .engine import Engine, Incoming, Outgoing
 from .sink import KafkaSink
 
 __all__ = ["Processor", "Runtime"]
@@ -27,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Processor = Callable[[Engine, Sequence[Incoming]], Awaitable[BatchResult]]
 _EMIT_ATTEMPTS = 4
+_TICK_NAMESPACE = uuid.UUID("5e8d2c4b-1a3f-4e6d-9b7c-0f2e4d6a8c1b")
 
 
 class Runtime:
@@ -49,6 +54,23 @@ class Runtime:
                 self._sink = KafkaSink(engine.kafka_config)
                 self._engine = engine
             return self._engine
+
+    async def daily_tick(self) -> None:
+        """Publish today's loan-ageing tick once per day across all workers (SET NX)."""
+        engine = await self.engine()
+        today = datetime.now(ZoneInfo(self.settings.local_timezone)).date()
+        try:
+            first = await engine.redis.set(f"gc:tick:{today.isoformat()}", b"1", nx=True,
+                                           ex=3 * 86_400)
+        except (RedisError, OSError):
+            return  # try again at the next poll
+        if not first:
+            return
+        tick = {"event_id": str(uuid.uuid5(_TICK_NAMESPACE, today.isoformat())),
+                "tenant_id": "*", "occurred_at": datetime.now(UTC), "schema_version": 1,
+                "as_of": today}
+        await engine.emit([Outgoing("greencredit.loan-clock", today.isoformat(), tick)],
+                          self._require_sink())
 
     def _require_sink(self) -> KafkaSink:
         if self._sink is None:

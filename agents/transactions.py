@@ -21,6 +21,27 @@ from .engine import TRANSACTION_LR, Engine, Incoming, Outgoing, RedisUnavailable
 __all__ = ["fraud_alert_record", "process_transactions"]
 
 _CARD_PRESENT = frozenset({"POS", "ATM"})
+# Below this a transaction says nothing about the loan; above, the loan hears about it
+# (and the delinquency policy decides whether it is an early warning).
+BEHAVIOUR_SIGNAL_AT = 0.5
+
+
+def behaviour_record(txn: dict[str, Any], risk: float, now: datetime) -> dict[str, Any]:
+    """A LoanServicing BEHAVIOUR_RISK event for the loan a transaction spends."""
+    return {
+        "event_id": output_event_id("behaviour", txn["event_id"]),
+        "tenant_id": txn["tenant_id"],
+        "occurred_at": now,
+        "schema_version": 1,
+        "loan_id": txn["loan_id"],
+        "kind": "BEHAVIOUR_RISK",
+        "holiday_start": None,
+        "holiday_end": None,
+        "collateral_value_minor": None,
+        "currency": None,
+        "guarantor_id": None,
+        "behaviour_risk": float(risk),
+    }
 
 
 def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
@@ -99,6 +120,11 @@ async def process_transactions(
         lr_x = transaction_lr_features(feats, txn["amount_minor"], txn["occurred_at"], tz)
         lr_risk = models[txn["tenant_id"]].predict_one(lr_x)
         fraud = transaction_fraud_score(feats, txn["amount_minor"], txn["occurred_at"], lr_risk, tz)
+        if txn.get("loan_id") and fraud.score >= BEHAVIOUR_SIGNAL_AT:
+            # Post-loan behaviour check (seed 5.3.1): a disbursed loan's money spent in an
+            # unusual way raises the loan's risk before any instalment is missed.
+            result.outputs.append(Outgoing("greencredit.loan-servicing", txn["loan_id"],
+                                           behaviour_record(txn, fraud.score, now)))
         if fraud.score >= configs[txn["tenant_id"]].fraud_alert_threshold:
             record = fraud_alert_record(
                 "TRANSACTION",

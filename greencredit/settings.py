@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     config_refresh_s: float = Field(
         default=1.0, gt=0, description="How often workers re-read lender configs and models."
     )
+    daily_check_poll_s: float = Field(
+        default=300.0, gt=0,
+        description="How often workers check whether today's loan-ageing tick was published.",
+    )
     local_timezone: str = Field(
         default="Asia/Shanghai", description="Customers' time zone for night-time rules."
     )

@@ -92,6 +92,30 @@ TOPICS: tuple[TopicSpec, ...] = (
         compacted=True,
         doc="Lender AHP weights and thresholds; newest version wins.",
     ),
+    TopicSpec(
+        "greencredit.loan-servicing",
+        _NS + "LoanServicing",
+        "loan_id",
+        6,
+        30 * _DAY_MS,
+        doc="Payment holidays, guarantor status, collateral values, behaviour signals.",
+    ),
+    TopicSpec(
+        "greencredit.loan-clock",
+        _NS + "LoanClockTick",
+        "as_of",
+        1,
+        30 * _DAY_MS,
+        doc="The daily check tick (one a day; tests publish ticks to move time).",
+    ),
+    TopicSpec(
+        "greencredit.customer-updates",
+        _NS + "CustomerContactUpdate",
+        "customer_id",
+        3,
+        7 * _DAY_MS,
+        doc="Changed customer contact data (raw PII: engine only).",
+    ),
     # --- outputs ----------------------------------------------------------------
     TopicSpec(
         "greencredit.decisions",

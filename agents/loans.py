@@ -1,0 +1,246 @@
+"""Post-loan management: loans opened, aged and escalated.
+
+Disbursements open loans; repayments, servicing events and the daily check age them;
+level changes become escalations for the collection systems. The loan's state lives in Redis (infra/loan_store.py) and changes only through the pure
+`models.delinquency.step`. Several agents may touch one loan, so each write is a
+compare-and-set on the state's version: the loser re-reads and re-applies. Escalations
+go through the state's outbox: written with the state, emitted, then cleared — a crash in
+between re-emits the same deterministic ids instead of losing a transition.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from greencredit.models.delinquency import (
+    BehaviourSignal,
+    CollateralRevalued,
+    DailyCheck,
+    GuarantorStatus,
+    LoanOpened,
+    LoanState,
+    PaymentHoliday,
+    RepaymentReceived,
+    clear_outbox,
+    escalation_record,
+    open_loan,
+    step,
+)
+from greencredit.streams.masking import mask_email, mask_phone, pseudonym
+
+from .batch import BatchResult
+from .engine import Engine, Incoming, Outgoing
+
+__all__ = ["process_loan_events"]
+
+log = logging.getLogger(__name__)
+_CAS_ATTEMPTS = 8
+_PAGE = 256
+_EPOCH = date(1970, 1, 1)
+ESCALATIONS = "greencredit.delinquency-escalations"
+
+
+def _domain_event(topic: str, event: dict[str, Any]) -> tuple[str, Any] | None:
+    """(loan_id, delinquency event) for one decoded input; None when it is not for a loan."""
+    if topic == "greencredit.disbursements":
+        return event["loan_id"], LoanOpened(
+            event_id=event["event_id"], loan_id=event["loan_id"], tenant_id=event["tenant_id"],
+            customer_id=event["customer_id"], currency=event["currency"],
+            principal_minor=event["amount_minor"],
+            schedule=[(i["number"], i["due_date"], i["amount_due_minor"])
+                      for i in event["schedule"]],
+            opened_on=event["occurred_at"].date(),
+        )
+    if topic == "greencredit.repayments":
+        paid_on = (event["paid_at"] or event["occurred_at"]).date()
+        return event["loan_id"], RepaymentReceived(
+            event_id=event["event_id"], loan_id=event["loan_id"],
+            instalment_number=event["instalment_number"],
+            amount_paid_minor=event["amount_paid_minor"], paid_on=paid_on,
+        )
+    kind = event["kind"]
+    loan_id: str = event["loan_id"]
+    if kind == "PAYMENT_HOLIDAY" and event["holiday_start"] and event["holiday_end"]:
+        return loan_id, PaymentHoliday(event["event_id"], loan_id, event["holiday_start"],
+                                       event["holiday_end"])
+    if kind in ("GUARANTOR_DELINQUENT", "GUARANTOR_CURED"):
+        return loan_id, GuarantorStatus(event["event_id"], loan_id,
+                                        kind == "GUARANTOR_DELINQUENT")
+    if kind == "COLLATERAL_REVALUED" and event["collateral_value_minor"] is not None:
+        return loan_id, CollateralRevalued(event["event_id"], loan_id,
+                                           event["collateral_value_minor"])
+    if kind == "BEHAVIOUR_RISK" and event["behaviour_risk"] is not None:
+        return loan_id, BehaviourSignal(event["event_id"], loan_id,
+                                        float(event["behaviour_risk"]))
+    return None
+
+
+async def apply_to_loans(
+    engine: Engine, events: Sequence[tuple[str, Any]], result: BatchResult,
+) -> None:
+    """Apply (loan_id, event) in order with compare-and-set; queue the escalations."""
+    by_loan: dict[str, list[Any]] = {}
+    for loan_id, event in events:
+        by_loan.setdefault(loan_id, []).append(event)
+    pending = dict(by_loan)
+    changed: dict[str, LoanState] = {}
+    for _ in range(_CAS_ATTEMPTS):
+        if not pending:
+            break
+        ids = list(pending)
+        stored = await engine.with_retry("load_loans", partial(engine.loans.load, ids))
+        tenants = {s["tenant_id"] for s in stored.values()} | {
+            e.tenant_id for evs in pending.values() for e in evs if isinstance(e, LoanOpened)}
+        policies = await engine.delinquency_policies(tenants)
+        updates, states = [], {}
+        for loan_id, loan_events in pending.items():
+            state = LoanState.from_dict(stored[loan_id]) if loan_id in stored else None
+            expected = state.version if state else -1
+            for event in loan_events:
+                if isinstance(event, LoanOpened):
+                    if state is None:
+                        state = open_loan(event, policies[event.tenant_id])
+                    continue
+                if state is None:
+                    log.warning("event for unknown loan %s skipped", loan_id)
+                    continue
+                state, _ = step(state, event, policies[state.tenant_id])
+            if state is not None and (expected == -1 or state.version != expected):
+                states[loan_id] = state
+                updates.append((loan_id, expected, state.to_dict(), len(state.instalments) * 31))
+        written = await engine.with_retry(
+            "loan_cas", partial(engine.loans.compare_and_set, updates))
+        for (loan_id, *_), ok in zip(updates, written, strict=True):
+            if ok:
+                changed[loan_id] = states[loan_id]
+                del pending[loan_id]
+        for loan_id in [i for i in pending if i not in states]:
+            del pending[loan_id]  # nothing to write (unknown loan or already applied)
+    if pending:
+        raise RuntimeError(f"loan updates kept conflicting: {sorted(pending)[:5]}")
+    await _queue_escalations(engine, changed, result)
+
+
+async def _queue_escalations(
+    engine: Engine, changed: dict[str, LoanState], result: BatchResult
+) -> None:
+    opened = [(s.tenant_id, s.loan_id, (s.as_of - _EPOCH).days) for s in changed.values()
+              if not s.closed]
+    closed = [(s.tenant_id, s.loan_id) for s in changed.values() if s.closed]
+    await engine.with_retry("loan_index", lambda: engine.loans.index_open(opened))
+    if closed:
+        await engine.with_retry("loan_close", lambda: engine.loans.close(closed))
+    with_outbox = [s for s in changed.values() if s.outbox]
+    if not with_outbox:
+        return
+    contacts = await engine.with_retry(
+        "contacts", lambda: engine.loans.contacts(s.customer_id for s in with_outbox))
+    now = datetime.now(UTC)
+    for state in with_outbox:
+        contact = contacts.get(state.customer_id, {})
+        for escalation in state.outbox:
+            record = escalation_record(escalation, now)
+            record["contact_phone_masked"] = contact.get("phone_masked")
+            record["contact_email_masked"] = contact.get("email_masked")
+            result.outputs.append(Outgoing(ESCALATIONS, state.loan_id, record))
+        result.after_emit.append(_clearer(engine, state.loan_id,
+                                          [e.event_id for e in state.outbox]))
+
+
+def _clearer(engine: Engine, loan_id: str, ids: list[str]) -> Any:
+    async def clear() -> None:
+        for _ in range(_CAS_ATTEMPTS):
+            stored = (await engine.loans.load([loan_id])).get(loan_id)
+            if stored is None:
+                return
+            state = LoanState.from_dict(stored)
+            cleared = clear_outbox(state, ids)
+            if cleared == state:
+                return
+            [ok] = await engine.loans.compare_and_set(
+                [(loan_id, state.version, cleared.to_dict(), len(state.instalments) * 31)])
+            if ok:
+                return
+    return clear
+
+
+async def process_loan_events(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+    """Disbursements, repayments and servicing events -> loan states -> escalations."""
+    result = BatchResult()
+    events = []
+    for message, event in engine.decode_all(messages, result.outputs):
+        mapped = _domain_event(message.topic, event)
+        if mapped is None:
+            result.outputs.append(engine.dead_letter(message, ValueError(
+                f"{event.get('kind', 'event')} is missing the fields its kind needs")))
+        else:
+            events.append(mapped)
+    if events:
+        await apply_to_loans(engine, events, result)
+    return result
+
+
+async def process_clock(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+    """The daily check: age every open loan of every lender as of the tick's date."""
+    result = BatchResult()
+    days = sorted({e["as_of"] for _, e in engine.decode_all(messages, result.outputs)})
+    for as_of in days:
+        for tenant in await engine.loans.tenants_with_open_loans():
+            start = 0
+            while True:
+                page = await engine.loans.open_loans(tenant, start, _PAGE)
+                if not page:
+                    break
+                await apply_to_loans(engine, [(i, DailyCheck(as_of)) for i in page], result)
+                start += len(page)
+    return result
+
+
+async def process_contacts(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+    """Customer contact updates: keep masked values (and pseudonyms) for escalations."""
+    result = BatchResult()
+    contacts: dict[str, dict[str, str]] = {}
+    for _, event in engine.decode_all(messages, result.outputs):
+        fields = contacts.setdefault(event["customer_id"], {})
+        if event.get("phone"):
+            fields["phone_masked"] = mask_phone(event["phone"])
+            fields["phone_ref"] = pseudonym(event["phone"], engine.pii_key, "phone")
+        if event.get("email"):
+            fields["email_masked"] = mask_email(event["email"])
+            fields["email_ref"] = pseudonym(event["email"], engine.pii_key, "email")
+    contacts = {k: v for k, v in contacts.items() if v}
+    await engine.with_retry("contacts", lambda: engine.loans.put_contacts(contacts))
+    return result
+
+
+def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+    """Attach the post-loan agents and the daily tick to the Faust app."""
+
+    @app.agent(topics["greencredit.disbursements"], name="loans_opened")
+    async def loans_opened(stream: Any) -> None:
+        await runtime.run(stream, process_loan_events)
+
+    @app.agent(topics["greencredit.repayments"], name="repayments")
+    async def repayments(stream: Any) -> None:
+        await runtime.run(stream, process_loan_events)
+
+    @app.agent(topics["greencredit.loan-servicing"], name="loan_servicing")
+    async def loan_servicing(stream: Any) -> None:
+        await runtime.run(stream, process_loan_events)
+
+    @app.agent(topics["greencredit.loan-clock"], name="loan_clock")
+    async def loan_clock(stream: Any) -> None:
+        await runtime.run(stream, process_clock)
+
+    @app.agent(topics["greencredit.customer-updates"], name="customer_updates")
+    async def customer_updates(stream: Any) -> None:
+        await runtime.run(stream, process_contacts)
+
+    @app.timer(interval=runtime.settings.daily_check_poll_s)
+    async def daily_tick() -> None:
+        await runtime.daily_tick()
+
