@@ -11,9 +11,9 @@ between re-emits the same deterministic ids instead of losing a transition.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from greencredit.models.delinquency import (
@@ -48,39 +48,47 @@ def _domain_event(topic: str, event: dict[str, Any]) -> tuple[str, Any] | None:
     """(loan_id, delinquency event) for one decoded input; None when it is not for a loan."""
     if topic == "greencredit.disbursements":
         return event["loan_id"], LoanOpened(
-            event_id=event["event_id"], loan_id=event["loan_id"], tenant_id=event["tenant_id"],
-            customer_id=event["customer_id"], currency=event["currency"],
+            event_id=event["event_id"],
+            loan_id=event["loan_id"],
+            tenant_id=event["tenant_id"],
+            customer_id=event["customer_id"],
+            currency=event["currency"],
             principal_minor=event["amount_minor"],
-            schedule=[(i["number"], i["due_date"], i["amount_due_minor"])
-                      for i in event["schedule"]],
+            schedule=[
+                (i["number"], i["due_date"], i["amount_due_minor"]) for i in event["schedule"]
+            ],
             opened_on=event["occurred_at"].date(),
         )
     if topic == "greencredit.repayments":
         paid_on = (event["paid_at"] or event["occurred_at"]).date()
         return event["loan_id"], RepaymentReceived(
-            event_id=event["event_id"], loan_id=event["loan_id"],
+            event_id=event["event_id"],
+            loan_id=event["loan_id"],
             instalment_number=event["instalment_number"],
-            amount_paid_minor=event["amount_paid_minor"], paid_on=paid_on,
+            amount_paid_minor=event["amount_paid_minor"],
+            paid_on=paid_on,
         )
     kind = event["kind"]
     loan_id: str = event["loan_id"]
     if kind == "PAYMENT_HOLIDAY" and event["holiday_start"] and event["holiday_end"]:
-        return loan_id, PaymentHoliday(event["event_id"], loan_id, event["holiday_start"],
-                                       event["holiday_end"])
+        return loan_id, PaymentHoliday(
+            event["event_id"], loan_id, event["holiday_start"], event["holiday_end"]
+        )
     if kind in ("GUARANTOR_DELINQUENT", "GUARANTOR_CURED"):
-        return loan_id, GuarantorStatus(event["event_id"], loan_id,
-                                        kind == "GUARANTOR_DELINQUENT")
+        return loan_id, GuarantorStatus(event["event_id"], loan_id, kind == "GUARANTOR_DELINQUENT")
     if kind == "COLLATERAL_REVALUED" and event["collateral_value_minor"] is not None:
-        return loan_id, CollateralRevalued(event["event_id"], loan_id,
-                                           event["collateral_value_minor"])
+        return loan_id, CollateralRevalued(
+            event["event_id"], loan_id, event["collateral_value_minor"]
+        )
     if kind == "BEHAVIOUR_RISK" and event["behaviour_risk"] is not None:
-        return loan_id, BehaviourSignal(event["event_id"], loan_id,
-                                        float(event["behaviour_risk"]))
+        return loan_id, BehaviourSignal(event["event_id"], loan_id, float(event["behaviour_risk"]))
     return None
 
 
 async def apply_to_loans(
-    engine: Engine, events: Sequence[tuple[str, Any]], result: BatchResult,
+    engine: Engine,
+    events: Sequence[tuple[str, Any]],
+    result: BatchResult,
 ) -> None:
     """Apply (loan_id, event) in order with compare-and-set; queue the escalations."""
     by_loan: dict[str, list[Any]] = {}
@@ -94,7 +102,8 @@ async def apply_to_loans(
         ids = list(pending)
         stored = await engine.with_retry("load_loans", partial(engine.loans.load, ids))
         tenants = {s["tenant_id"] for s in stored.values()} | {
-            e.tenant_id for evs in pending.values() for e in evs if isinstance(e, LoanOpened)}
+            e.tenant_id for evs in pending.values() for e in evs if isinstance(e, LoanOpened)
+        }
         policies = await engine.delinquency_policies(tenants)
         updates, states = [], {}
         for loan_id, loan_events in pending.items():
@@ -113,7 +122,8 @@ async def apply_to_loans(
                 states[loan_id] = state
                 updates.append((loan_id, expected, state.to_dict(), len(state.instalments) * 31))
         written = await engine.with_retry(
-            "loan_cas", partial(engine.loans.compare_and_set, updates))
+            "loan_cas", partial(engine.loans.compare_and_set, updates)
+        )
         for (loan_id, *_), ok in zip(updates, written, strict=True):
             if ok:
                 changed[loan_id] = states[loan_id]
@@ -128,8 +138,9 @@ async def apply_to_loans(
 async def _queue_escalations(
     engine: Engine, changed: dict[str, LoanState], result: BatchResult
 ) -> None:
-    opened = [(s.tenant_id, s.loan_id, (s.as_of - _EPOCH).days) for s in changed.values()
-              if not s.closed]
+    opened = [
+        (s.tenant_id, s.loan_id, (s.as_of - _EPOCH).days) for s in changed.values() if not s.closed
+    ]
     closed = [(s.tenant_id, s.loan_id) for s in changed.values() if s.closed]
     await engine.with_retry("loan_index", lambda: engine.loans.index_open(opened))
     if closed:
@@ -138,7 +149,8 @@ async def _queue_escalations(
     if not with_outbox:
         return
     contacts = await engine.with_retry(
-        "contacts", lambda: engine.loans.contacts(s.customer_id for s in with_outbox))
+        "contacts", lambda: engine.loans.contacts(s.customer_id for s in with_outbox)
+    )
     now = datetime.now(UTC)
     for state in with_outbox:
         contact = contacts.get(state.customer_id, {})
@@ -147,8 +159,9 @@ async def _queue_escalations(
             record["contact_phone_masked"] = contact.get("phone_masked")
             record["contact_email_masked"] = contact.get("email_masked")
             result.outputs.append(Outgoing(ESCALATIONS, state.loan_id, record))
-        result.after_emit.append(_clearer(engine, state.loan_id,
-                                          [e.event_id for e in state.outbox]))
+        result.after_emit.append(
+            _clearer(engine, state.loan_id, [e.event_id for e in state.outbox])
+        )
 
 
 def _clearer(engine: Engine, loan_id: str, ids: list[str]) -> Any:
@@ -162,9 +175,11 @@ def _clearer(engine: Engine, loan_id: str, ids: list[str]) -> Any:
             if cleared == state:
                 return
             [ok] = await engine.loans.compare_and_set(
-                [(loan_id, state.version, cleared.to_dict(), len(state.instalments) * 31)])
+                [(loan_id, state.version, cleared.to_dict(), len(state.instalments) * 31)]
+            )
             if ok:
                 return
+
     return clear
 
 
@@ -175,8 +190,14 @@ async def process_loan_events(engine: Engine, messages: Sequence[Incoming]) -> B
     for message, event in engine.decode_all(messages, result.outputs):
         mapped = _domain_event(message.topic, event)
         if mapped is None:
-            result.outputs.append(engine.dead_letter(message, ValueError(
-                f"{event.get('kind', 'event')} is missing the fields its kind needs")))
+            result.outputs.append(
+                engine.dead_letter(
+                    message,
+                    ValueError(
+                        f"{event.get('kind', 'event')} is missing the fields its kind needs"
+                    ),
+                )
+            )
         else:
             events.append(mapped)
     if events:
@@ -243,4 +264,3 @@ def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     @app.timer(interval=runtime.settings.daily_check_poll_s)
     async def daily_tick() -> None:
         await runtime.daily_tick()
-

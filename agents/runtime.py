@@ -60,17 +60,23 @@ class Runtime:
         engine = await self.engine()
         today = datetime.now(ZoneInfo(self.settings.local_timezone)).date()
         try:
-            first = await engine.redis.set(f"gc:tick:{today.isoformat()}", b"1", nx=True,
-                                           ex=3 * 86_400)
+            first = await engine.redis.set(
+                f"gc:tick:{today.isoformat()}", b"1", nx=True, ex=3 * 86_400
+            )
         except (RedisError, OSError):
             return  # try again at the next poll
         if not first:
             return
-        tick = {"event_id": str(uuid.uuid5(_TICK_NAMESPACE, today.isoformat())),
-                "tenant_id": "*", "occurred_at": datetime.now(UTC), "schema_version": 1,
-                "as_of": today}
-        await engine.emit([Outgoing("greencredit.loan-clock", today.isoformat(), tick)],
-                          self._require_sink())
+        tick = {
+            "event_id": str(uuid.uuid5(_TICK_NAMESPACE, today.isoformat())),
+            "tenant_id": "*",
+            "occurred_at": datetime.now(UTC),
+            "schema_version": 1,
+            "as_of": today,
+        }
+        await engine.emit(
+            [Outgoing("greencredit.loan-clock", today.isoformat(), tick)], self._require_sink()
+        )
 
     def _require_sink(self) -> KafkaSink:
         if self._sink is None:

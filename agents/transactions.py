@@ -123,8 +123,13 @@ async def process_transactions(
         if txn.get("loan_id") and fraud.score >= BEHAVIOUR_SIGNAL_AT:
             # Post-loan behaviour check (seed 5.3.1): a disbursed loan's money spent in an
             # unusual way raises the loan's risk before any instalment is missed.
-            result.outputs.append(Outgoing("greencredit.loan-servicing", txn["loan_id"],
-                                           behaviour_record(txn, fraud.score, now)))
+            result.outputs.append(
+                Outgoing(
+                    "greencredit.loan-servicing",
+                    txn["loan_id"],
+                    behaviour_record(txn, fraud.score, now),
+                )
+            )
         if fraud.score >= configs[txn["tenant_id"]].fraud_alert_threshold:
             record = fraud_alert_record(
                 "TRANSACTION",

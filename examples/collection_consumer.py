@@ -31,22 +31,27 @@ def handle(escalation: dict, seen: set[str]) -> None:
         return  # at-least-once delivery: the same escalation can arrive twice
     seen.add(escalation["event_id"])
     queue = {"AUTOMATIC": "robot", "MANUAL": "agents", "NONE": "close"}[
-        escalation["collection_mode"]]
-    print(f"[{queue:>6}] {escalation['loan_id']} {escalation['transition']:<11} "
-          f"{escalation['previous_level']} -> {escalation['level']} via {escalation['channel']} "
-          f"(dpd {escalation['days_past_due']}, contact {escalation.get('contact_phone_masked')})",
-          flush=True)
+        escalation["collection_mode"]
+    ]
+    print(
+        f"[{queue:>6}] {escalation['loan_id']} {escalation['transition']:<11} "
+        f"{escalation['previous_level']} -> {escalation['level']} via {escalation['channel']} "
+        f"(dpd {escalation['days_past_due']}, contact {escalation.get('contact_phone_masked')})",
+        flush=True,
+    )
 
 
 def main() -> int:
     """Consume until interrupted (or until idle for IDLE_SECONDS, for demos)."""
-    consumer = Consumer({
-        "bootstrap.servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
-        "group.id": os.environ.get("GROUP_ID", "collection-system"),
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "session.timeout.ms": 6000,  # short: the embedded broker's first join waits half of it
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+            "group.id": os.environ.get("GROUP_ID", "collection-system"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,  # short: the embedded broker's first join waits half of it
+        }
+    )
     codec, seen = AvroCodec(), set[str]()
     idle_limit = float(os.environ.get("IDLE_SECONDS", "0")) or None
     stop: list[bool] = []
@@ -68,8 +73,10 @@ def main() -> int:
             try:
                 handle(codec.decode(message.value(), TOPIC).value, seen)
             except CodecError as exc:
-                print(f"skipping undecodable message at offset {message.offset()}: {exc}",
-                      file=sys.stderr)
+                print(
+                    f"skipping undecodable message at offset {message.offset()}: {exc}",
+                    file=sys.stderr,
+                )
             consumer.commit(message=message, asynchronous=False)
     finally:
         consumer.close()

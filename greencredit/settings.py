@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often workers re-read lender configs and models."
     )
     daily_check_poll_s: float = Field(
-        default=300.0, gt=0,
+        default=300.0,
+        gt=0,
         description="How often workers check whether today's loan-ageing tick was published.",
     )
     local_timezone: str = Field(

@@ -73,8 +73,11 @@ class LoanStore:
         for loan_id, expected, state, term_days in updates:
             ttl = int((timedelta(days=term_days) + _LOAN_TTL_SLACK).total_seconds())
             # Queued on the pipeline (EVALSHA, with a SCRIPT LOAD on first use).
-            await self._cas(keys=[self._loan_key(loan_id)],
-                            args=[expected, orjson.dumps(state), ttl], client=pipe)
+            await self._cas(
+                keys=[self._loan_key(loan_id)],
+                args=[expected, orjson.dumps(state), ttl],
+                client=pipe,
+            )
         return [bool(r) for r in await pipe.execute()]
 
     async def index_open(self, loans: Iterable[tuple[str, str, int]]) -> None:
@@ -130,7 +133,8 @@ class LoanStore:
             if reply:
                 out[customer_id] = {
                     (k.decode() if isinstance(k, bytes) else k): (
-                        v.decode() if isinstance(v, bytes) else v)
+                        v.decode() if isinstance(v, bytes) else v
+                    )
                     for k, v in reply.items()
                 }
         return out

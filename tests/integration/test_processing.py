@@ -172,3 +172,47 @@ def test_transactions_alert_once_and_replays_are_silent(stack, tenant):
     alerts = first.on("greencredit.fraud-alerts")
     assert [a["source_event_id"] for a in alerts] == [spike["event_id"]]
     assert _run(stack, process_transactions, messages).records == []
+
+
+def test_spending_a_loan_unusually_signals_the_loan(stack, tenant):
+    history = [
+        transaction(
+            4200 + i,
+            tenant_id=tenant,
+            account_id=f"acct2-{tenant}",
+            amount_minor=10_000,
+            occurred_at="2026-11-20T02:00:00+00:00",
+        )
+        for i in range(6)
+    ]
+    spend = transaction(
+        4300,
+        tenant_id=tenant,
+        account_id=f"acct2-{tenant}",
+        amount_minor=9_000_000,
+        merchant_id="m-casino",
+        loan_id="loan-x1",
+        occurred_at="2026-11-20T19:00:00+00:00",
+    )
+    captured = _run(
+        stack, process_transactions, _messages("greencredit.transactions", [*history, spend])
+    )
+    [signal] = captured.on("greencredit.loan-servicing")
+    assert (signal["loan_id"], signal["kind"]) == ("loan-x1", "BEHAVIOUR_RISK")
+    assert signal["behaviour_risk"] >= 0.5
+
+
+def test_an_invalid_delinquency_policy_is_refused(stack, tenant):
+    event = example("lender_config")
+    event.update(
+        event_id=str(uuid.uuid4()),
+        tenant_id=tenant,
+        delinquency_policy='{"buckets": [[1, 30, "MILD"], [20, null, "SEVERE"]]}',
+    )
+    captured = _run(
+        stack,
+        process_lender_configs,
+        _messages("greencredit.lender-config", [native("greencredit.v1.LenderConfig", event)]),
+    )
+    [letter] = captured.on("greencredit.dead-letter")
+    assert letter["error_type"] == "InvalidLenderConfig"
