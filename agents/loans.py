@@ -1,11 +1,12 @@
 """Post-loan management: loans opened, aged and escalated.
 
 Disbursements open loans; repayments, servicing events and the daily check age them;
-level changes become escalations for the collection systems. The loan's state lives in Redis (infra/loan_store.py) and changes only through the pure
-`models.delinquency.step`. Several agents may touch one loan, so each write is a
-compare-and-set on the state's version: the loser re-reads and re-applies. Escalations
-go through the state's outbox: written with the state, emitted, then cleared — a crash in
-between re-emits the same deterministic ids instead of losing a transition.
+level changes become escalations for the collection systems. The loan's state lives in
+Redis (infra/loan_store.py) and changes only through the pure `models.delinquency.step`.
+Several agents may touch one loan, so each write is a compare-and-set on the state's
+version: the loser re-reads and re-applies. Escalations go through the state's outbox:
+written with the state, emitted, then cleared — a crash in between re-emits the same
+deterministic ids instead of losing a transition.
 """
 
 from __future__ import annotations
