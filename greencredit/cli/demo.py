@@ -9,10 +9,10 @@ for the engine, prints what came out and verifies the audit chain.
 from __future__ import annotations
 
 import statistics
-from datetime import UTC, datetime, timedelta
 import tempfile
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
