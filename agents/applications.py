@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from greencredit.infra.feature_store import ApplicationKeys
@@ -20,14 +22,23 @@ from greencredit.models.features import (
     device_rules,
 )
 from greencredit.models.fusion import HardFlag
+from greencredit.models.green import (
+    Funder,
+    GreenPricing,
+    approve_below_for,
+    co2e_avoided_kg,
+    default_taxonomy,
+    price,
+    route_to_funder,
+)
 from greencredit.models.monitoring import observe_scores
-from greencredit.models.pricing import loan_schedule, price_loan
-from greencredit.models.scoring import GREEN_PURPOSES, ApplicationContext, ScoredApplication
+from greencredit.models.pricing import loan_schedule
+from greencredit.models.scoring import ApplicationContext, ScoredApplication
 from greencredit.streams.masking import mask_card, pseudonym
 from greencredit.streams.records import decision_record, model_health_record, output_event_id
 
 from .batch import BatchResult
-from .engine import APPLICATION_LR, Engine, Incoming, Outgoing, RedisUnavailable
+from .engine import APPLICATION_LR, Engine, Incoming, LenderExtensions, Outgoing, RedisUnavailable
 
 __all__ = ["process_applications"]
 
@@ -83,13 +94,20 @@ def _every_check_passed(scored: ScoredApplication) -> bool:
 
 
 def _disbursement(
-    application: dict[str, Any], scored: ScoredApplication, decision_id: str, now: datetime
+    application: dict[str, Any],
+    scored: ScoredApplication,
+    decision_id: str,
+    now: datetime,
+    pricing: GreenPricing,
+    funder_id: str | None,
 ) -> dict[str, Any]:
-    green = application["purpose"] in GREEN_PURPOSES
-    price = price_loan(scored.result.score, green)
+    taxonomy = default_taxonomy()
+    annual_rate_bps, discount_bps = price(
+        pricing, scored.result.score, application["purpose"], taxonomy
+    )
     schedule = loan_schedule(
         application["requested_amount_minor"],
-        price.annual_rate_bps,
+        annual_rate_bps,
         application["term_months"],
         now.date(),
     )
@@ -105,16 +123,23 @@ def _disbursement(
         "amount_minor": application["requested_amount_minor"],
         "currency": application["currency"],
         "term_months": application["term_months"],
-        "annual_rate_bps": price.annual_rate_bps,
-        "rate_discount_bps": price.rate_discount_bps,
+        "annual_rate_bps": annual_rate_bps,
+        "rate_discount_bps": discount_bps,
         "purpose": application["purpose"],
         "destination_account_masked": mask_card(application["applicant"]["bank_card_number"]),
         "schedule": [
             {"number": i.number, "due_date": i.due_date, "amount_due_minor": i.amount_due_minor}
             for i in schedule
         ],
-        "funder_id": None,
-        "co2e_avoided_kg": None,
+        "funder_id": funder_id,
+        # None until the taxonomy carries a verified factor for the purpose (see its file).
+        "co2e_avoided_kg": co2e_avoided_kg(
+            taxonomy,
+            application["purpose"],
+            application["requested_amount_minor"],
+            application["currency"],
+            application.get("appliance_efficiency_grade"),
+        ),
     }
 
 
@@ -150,16 +175,41 @@ async def process_applications(
     ]
     tenants = [a["tenant_id"] for a in applications]
     configs = await engine.lender_configs(tenants)
+    extensions = await engine.lender_extensions(tenants)
     models = await engine.models(APPLICATION_LR, tenants)
     adjustments = [engine.monitor(t, configs[t]).lr_weight_adjustment for t in tenants]
-    scored = engine.scorer.score_batch(
-        applications,
-        contexts,
-        [configs[t] for t in tenants],
-        [models[t] for t in tenants],
-        adjustments,
-    )
-    held = await _emit_decisions(engine, fresh, scored, result, now)
+    thresholds: list[float | None] = [
+        approve_below_for(
+            extensions[t].pricing,
+            configs[t].approve_below,
+            a["purpose"],
+            default_taxonomy(),
+            decline_at_or_above=configs[t].decline_at_or_above,
+        )
+        for a, t in zip(applications, tenants, strict=True)
+    ]
+
+    def score(batch_contexts: list[ApplicationContext]) -> list[ScoredApplication]:
+        return engine.scorer.score_batch(
+            applications,
+            batch_contexts,
+            [configs[t] for t in tenants],
+            [models[t] for t in tenants],
+            adjustments,
+            thresholds,
+        )
+
+    scored = score(contexts)
+    funders = await _fund(engine, applications, scored, extensions)
+    unfunded = {i for i, f in enumerate(funders) if f is _NO_FUNDER}
+    if unfunded:
+        # No partner can take these loans: a person decides (seed 3.2), nothing is disbursed.
+        contexts = [
+            replace(c, flags=c.flags | {HardFlag.FUNDING_UNAVAILABLE}) if i in unfunded else c
+            for i, c in enumerate(contexts)
+        ]
+        scored = score(contexts)
+    held = await _emit_decisions(engine, fresh, scored, result, now, extensions, funders)
     for application, item in zip(applications, scored, strict=True):
         tenant = application["tenant_id"]
         for health in observe_scores(
@@ -184,16 +234,78 @@ async def process_applications(
     return result
 
 
+_NO_FUNDER = "<none>"
+
+
+async def _fund(
+    engine: Engine,
+    applications: list[dict[str, Any]],
+    scored: list[ScoredApplication],
+    extensions: dict[str, LenderExtensions],
+) -> list[str | None]:
+    """Reserve a funder's capacity for each approval whose lender has funders.
+
+    None: the lender funds its loans itself (no funders configured) or not approved;
+    _NO_FUNDER: funders are configured and none can take the loan.
+    """
+    out: list[str | None] = []
+    for application, item in zip(applications, scored, strict=True):
+        funders = extensions[application["tenant_id"]].funders
+        if not funders or not _every_check_passed(item):
+            out.append(None)
+            continue
+        out.append(await _reserve(engine, application, item, funders) or _NO_FUNDER)
+    return out
+
+
+async def _reserve(
+    engine: Engine,
+    application: dict[str, Any],
+    item: ScoredApplication,
+    funders: tuple[Funder, ...],
+) -> str | None:
+    tenant, amount = application["tenant_id"], application["requested_amount_minor"]
+    candidates = list(funders)
+    while candidates:
+        used = await engine.with_retry(
+            "funder_usage",
+            partial(engine.store.funder_usage, tenant, [f.funder_id for f in candidates]),
+        )
+        chosen = route_to_funder(
+            candidates, used, amount, item.result.score, application["purpose"], default_taxonomy()
+        )
+        if chosen is None:
+            return None
+        funder = next(f for f in candidates if f.funder_id == chosen)
+        held = await engine.with_retry(
+            "reserve_funding",
+            partial(
+                engine.store.reserve_funding,
+                tenant,
+                chosen,
+                application["application_id"],
+                amount,
+                funder.capacity_minor,
+            ),
+        )
+        if held is not None:
+            return held
+        candidates.remove(funder)  # filled up meanwhile by another worker: next one
+    return None
+
+
 async def _emit_decisions(
     engine: Engine,
     fresh: list[tuple[Incoming, dict[str, Any]]],
     scored: list[ScoredApplication],
     result: BatchResult,
     now: datetime,
+    extensions: dict[str, LenderExtensions],
+    funders: list[str | None],
 ) -> set[str]:
     """Append decisions, reviews and disbursements; return event ids whose disbursement is held."""
     approvals = []
-    for (message, application), item in zip(fresh, scored, strict=True):
+    for index, ((message, application), item) in enumerate(zip(fresh, scored, strict=True)):
         record = decision_record(application, item, engine.pii_key, now)
         decision = Outgoing(
             "greencredit.decisions", application["customer_id"], record, message.partition
@@ -206,12 +318,12 @@ async def _emit_decisions(
                 )
             )
         if _every_check_passed(item):
-            approvals.append((message, application, item, record["event_id"]))
+            approvals.append((message, application, item, record["event_id"], funders[index]))
     if not approvals:
         return set()
     claims_wanted = [
         (a["application_id"], output_event_id("disbursement", a["event_id"]))
-        for _, a, _, _ in approvals
+        for _, a, _, _, _ in approvals
     ]
     try:
         claims = await engine.with_retry(
@@ -221,11 +333,15 @@ async def _emit_decisions(
         # Without the claim we cannot promise exactly one disbursement: hold them. The input
         # is not marked done, so a redelivery after Redis recovers disburses.
         log.error("disbursements held: redis unavailable")
-        return {a["event_id"] for _, a, _, _ in approvals}
-    for (message, application, item, decision_id), claim in zip(approvals, claims, strict=True):
+        return {a["event_id"] for _, a, _, _, _ in approvals}
+    for (message, application, item, decision_id, funder), claim in zip(
+        approvals, claims, strict=True
+    ):
         if claim.state == "sent":
             continue
-        record = _disbursement(application, item, decision_id, now)
+        pricing = extensions[application["tenant_id"]].pricing
+        record = _disbursement(application, item, decision_id, now, pricing, funder)
+        result.after_emit.append(partial(engine.store.start_purpose_watch, record))
         result.outputs.append(
             Outgoing(
                 "greencredit.disbursements", application["customer_id"], record, message.partition

@@ -25,6 +25,7 @@ from greencredit.infra.feature_store import FeatureStore
 from greencredit.infra.loan_store import LoanStore
 from greencredit.models.bp import BpCreditModel
 from greencredit.models.delinquency import DelinquencyPolicy
+from greencredit.models.green import Funder, GreenPricing
 from greencredit.models.lender_config import LenderConfig, LenderConfigError, default_lender_config
 from greencredit.models.lr_bootstrap import load_bootstrap_lr
 from greencredit.models.monitoring import ModelMonitor, MonitorConfig
@@ -39,7 +40,7 @@ from greencredit.streams.masking import scrub_text
 
 from .sink import Sink
 
-__all__ = ["Engine", "Incoming", "Outgoing", "RedisUnavailable"]
+__all__ = ["Engine", "Incoming", "LenderExtensions", "Outgoing", "RedisUnavailable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,6 +79,40 @@ class Outgoing:
     same_as: Outgoing | None = None  # send the record exactly as that output was sealed
 
 
+@dataclass(frozen=True)
+class LenderExtensions:
+    """The optional parts of a lender's config, parsed and validated."""
+
+    delinquency: DelinquencyPolicy = field(default_factory=DelinquencyPolicy)
+    pricing: GreenPricing = field(default_factory=GreenPricing)
+    funders: tuple[Funder, ...] = ()
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> LenderExtensions:
+        """Parse the JSON strings a lender-config event carries (None: defaults)."""
+        delinquency = document.get("delinquency_policy")
+        pricing = document.get("green_pricing")
+        funders = document.get("funders")
+        return cls(
+            delinquency=DelinquencyPolicy.from_dict(orjson.loads(delinquency))
+            if delinquency
+            else DelinquencyPolicy(),
+            pricing=GreenPricing.from_dict(orjson.loads(pricing)) if pricing else GreenPricing(),
+            funders=tuple(_funder(item) for item in orjson.loads(funders)) if funders else (),
+        )
+
+
+def _funder(item: dict[str, Any]) -> Funder:
+    categories = item.get("categories")
+    return Funder(
+        funder_id=item["funder_id"],
+        green_only=bool(item["green_only"]),
+        capacity_minor=int(item["capacity_minor"]),
+        max_risk_score=float(item["max_risk_score"]),
+        categories=tuple(categories) if categories is not None else None,
+    )
+
+
 @dataclass
 class _Cached:
     value: Any
@@ -101,7 +136,7 @@ class Engine:
     monitors: dict[str, ModelMonitor] = field(default_factory=dict)
     _configs: dict[str, _Cached] = field(default_factory=dict)
     _models: dict[tuple[str, str], _Cached] = field(default_factory=dict)
-    _policies: dict[str, _Cached] = field(default_factory=dict)
+    _extensions: dict[str, _Cached] = field(default_factory=dict)
     _chain_known: set[tuple[str, int]] = field(default_factory=set)
     _bootstrap_state: dict[str, Any] | None = None
 
@@ -202,10 +237,10 @@ class Engine:
                 self._configs[tenant] = _Cached(config or default_lender_config(tenant), now)
         return {t: self._configs[t].value for t in wanted}
 
-    async def delinquency_policies(self, tenants: Iterable[str]) -> dict[str, DelinquencyPolicy]:
-        """Each tenant's post-loan policy from its stored config (default when none)."""
+    async def lender_extensions(self, tenants: Iterable[str]) -> dict[str, LenderExtensions]:
+        """Each tenant's post-loan policy, green pricing and funders (defaults when unset)."""
         wanted = list(dict.fromkeys(tenants))
-        stale = [t for t in wanted if not self._fresh(self._policies.get(t))]
+        stale = [t for t in wanted if not self._fresh(self._extensions.get(t))]
         if stale:
             try:
                 stored = await self.with_retry("configs", lambda: self.store.configs(stale))
@@ -213,15 +248,17 @@ class Engine:
                 stored = {}
             now = time.monotonic()
             for tenant in stale:
-                text = (stored.get(tenant) or {}).get("delinquency_policy")
-                policy = DelinquencyPolicy()
-                if text:
-                    try:
-                        policy = DelinquencyPolicy.from_dict(orjson.loads(text))
-                    except (ValueError, TypeError, KeyError) as exc:
-                        log.error("stored delinquency policy of %s invalid: %s", tenant, exc)
-                self._policies[tenant] = _Cached(policy, now)
-        return {t: self._policies[t].value for t in wanted}
+                try:
+                    extensions = LenderExtensions.from_document(stored.get(tenant) or {})
+                except (ValueError, TypeError, KeyError) as exc:
+                    log.error("stored config extensions of %s invalid: %s", tenant, exc)
+                    extensions = LenderExtensions()
+                self._extensions[tenant] = _Cached(extensions, now)
+        return {t: self._extensions[t].value for t in wanted}
+
+    async def delinquency_policies(self, tenants: Iterable[str]) -> dict[str, DelinquencyPolicy]:
+        """Each tenant's post-loan policy (default when none)."""
+        return {t: e.delinquency for t, e in (await self.lender_extensions(tenants)).items()}
 
     def _new_model(self, name: str) -> OnlineRiskModel:
         if name == APPLICATION_LR and self._bootstrap_state is not None:

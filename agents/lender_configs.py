@@ -14,11 +14,10 @@ from typing import Any
 import orjson
 
 from greencredit.models.ahp import AhpInputError
-from greencredit.models.delinquency import DelinquencyPolicy
 from greencredit.models.lender_config import LenderConfig, LenderConfigError
 
 from .batch import BatchResult
-from .engine import Engine, Incoming, RedisUnavailable
+from .engine import Engine, Incoming, LenderExtensions, RedisUnavailable
 
 __all__ = ["config_from_event", "process_lender_configs"]
 
@@ -58,33 +57,37 @@ async def process_lender_configs(engine: Engine, messages: Sequence[Incoming]) -
     for message, event in engine.decode_all(messages, result.outputs):
         try:
             config = config_from_event(event)
-            policy = _checked_policy(event)
+            extensions = _checked_extensions(event)
         except (LenderConfigError, AhpInputError, ValueError, TypeError, KeyError) as exc:
             result.outputs.append(engine.dead_letter(message, InvalidLenderConfig(str(exc))))
             continue
         try:
-            await _store_config(engine, config, policy)
+            await _store_config(engine, config, extensions)
         except RedisUnavailable as exc:
             raise RuntimeError("lender config not stored: redis unavailable") from exc
     return result
 
 
-async def _store_config(engine: Engine, config: LenderConfig, policy: str | None) -> bool:
-    # The policy rides along in the stored document (LenderConfig ignores unknown keys).
-    document = {**config.to_dict(), "delinquency_policy": policy}
+_EXTENSIONS = ("delinquency_policy", "green_pricing", "funders")
+
+
+async def _store_config(engine: Engine, config: LenderConfig, extensions: dict[str, Any]) -> bool:
+    # Extensions ride along in the stored document (LenderConfig ignores unknown keys).
+    document = {**config.to_dict(), **extensions}
     return await engine.with_retry(
         "put_config",
         lambda: engine.store.put_config_if_newer(config.tenant_id, config.version, document),
     )
 
 
-def _checked_policy(event: Mapping[str, Any]) -> str | None:
-    """The event's delinquency policy JSON, validated (None: the default policy)."""
-    text = event.get("delinquency_policy")
-    if not text:
-        return None
-    DelinquencyPolicy.from_dict(orjson.loads(text))
-    return str(text)
+def _checked_extensions(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's optional JSON parts, validated by parsing them (errors name the part)."""
+    extensions = {name: event.get(name) for name in _EXTENSIONS}
+    try:
+        LenderExtensions.from_document(extensions)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"an optional part is not valid JSON: {exc}") from None
+    return extensions
 
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:

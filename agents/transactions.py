@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from greencredit.infra.feature_store import TransactionKeys
@@ -12,6 +13,7 @@ from greencredit.models.fraud import (
     transaction_fraud_score,
     transaction_lr_features,
 )
+from greencredit.models.green import default_taxonomy, observe_spend
 from greencredit.streams.masking import mask_card, pseudonym
 from greencredit.streams.records import output_event_id
 
@@ -26,10 +28,15 @@ _CARD_PRESENT = frozenset({"POS", "ATM"})
 BEHAVIOUR_SIGNAL_AT = 0.5
 
 
-def behaviour_record(txn: dict[str, Any], risk: float, now: datetime) -> dict[str, Any]:
-    """A LoanServicing BEHAVIOUR_RISK event for the loan a transaction spends."""
+def behaviour_record(
+    txn: dict[str, Any], risk: float, now: datetime, why: str = "behaviour"
+) -> dict[str, Any]:
+    """A LoanServicing BEHAVIOUR_RISK event for the loan a transaction spends.
+
+    `why` keeps the ids of different findings on one transaction apart.
+    """
     return {
-        "event_id": output_event_id("behaviour", txn["event_id"]),
+        "event_id": output_event_id(why, txn["event_id"]),
         "tenant_id": txn["tenant_id"],
         "occurred_at": now,
         "schema_version": 1,
@@ -67,10 +74,11 @@ def fraud_alert_record(
     score: float,
     reasons: Sequence[tuple[str, float]],
     now: datetime,
+    kind: str = "fraud-alert",
     **subject: Any,
 ) -> dict[str, Any]:
     """A FraudAlert with a deterministic id (the case id analysts label)."""
-    event_id = output_event_id("fraud-alert", source_event["event_id"])
+    event_id = output_event_id(kind, source_event["event_id"])
     return {
         "event_id": event_id,
         "tenant_id": source_event["tenant_id"],
@@ -151,8 +159,57 @@ async def process_transactions(
                 "bp_prob": None,
                 "scored_at": now.isoformat(),
             }
+    await _check_purposes(engine, transactions, result, now)
     result.done_event_ids.extend(t["event_id"] for t in transactions)
     return result
+
+
+async def _check_purposes(
+    engine: Engine, transactions: list[dict[str, Any]], result: BatchResult, now: datetime
+) -> None:
+    """Green-purpose integrity: check a green loan's money is spent as its purpose says.
+
+    A diversion beyond the tolerance alerts fraud ops once; if it persists (beyond the
+    persistence share) the alert is critical and the loan hears of it as behaviour risk,
+    which the delinquency policy turns into an early-warning escalation.
+    """
+    spending = [t for t in transactions if t.get("loan_id")]
+    if not spending:
+        return
+    watches = await engine.with_retry(
+        "purpose_watches", partial(engine.store.purpose_watches, [t["loan_id"] for t in spending])
+    )
+    if not watches:
+        return
+    changed = {}
+    for txn in spending:
+        state = watches.get(txn["loan_id"])
+        if state is None:
+            continue
+        state, finding = observe_spend(state, txn["mcc"], txn["amount_minor"], default_taxonomy())
+        watches[txn["loan_id"]] = changed[txn["loan_id"]] = state
+        if finding is None:
+            continue
+        diverted = state.spent_other_minor / state.principal_minor
+        alert = fraud_alert_record(
+            "GREEN_PURPOSE",
+            txn,
+            min(diverted, 1.0),
+            [(str(finding), min(diverted, 1.0))],
+            now,
+            customer_id=txn["customer_id"],
+            card_masked=mask_card(txn["card_number"]),
+        )
+        if finding == "DIVERSION_ESCALATION":
+            alert["severity"] = "CRITICAL"
+            result.outputs.append(
+                Outgoing(
+                    "greencredit.loan-servicing", txn["loan_id"], behaviour_record(txn, 1.0, now)
+                )
+            )
+        result.outputs.append(Outgoing("greencredit.fraud-alerts", txn["customer_id"], alert))
+    if changed:
+        result.after_emit.append(partial(engine.store.save_purpose_watches, list(changed.values())))
 
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:

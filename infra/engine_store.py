@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from greencredit.models.green import IntegrityState, default_taxonomy
+
 __all__ = ["DisbursementClaim", "EngineStore", "StoreTtl"]
 
 # Apply a lender config only if its version is newer than the stored one (configs arrive
@@ -26,6 +28,19 @@ if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'config', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
+"""
+
+
+# Reserve a funder's capacity for one application, once (a redelivery gets the same funder).
+_RESERVE_FUNDING = """
+local existing = redis.call('GET', KEYS[2])
+if existing then return existing end
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return false end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return ARGV[3]
 """
 
 
@@ -57,6 +72,7 @@ class EngineStore:
         self.prefix = prefix
         self.ttl = ttl or StoreTtl()
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
+        self._reserve_funding = client.register_script(_RESERVE_FUNDING)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -113,6 +129,73 @@ class EngineStore:
         for event_id in done:
             pipe.set(self._key("done", event_id), b"1", ex=self.ttl.done)
         await pipe.execute()
+
+    # -- green-purpose integrity -----------------------------------------------------
+    async def start_purpose_watch(self, disbursement: Mapping[str, Any]) -> None:
+        """Start watching a green loan's spending against its purpose (idempotent)."""
+        if not default_taxonomy().is_green(disbursement["purpose"]):
+            return
+        state = IntegrityState(
+            disbursement["loan_id"], disbursement["purpose"], int(disbursement["amount_minor"])
+        )
+        ttl = int(disbursement["term_months"]) * 31 * 86_400 + self.ttl.case
+        await self.client.set(
+            self._key("integrity", state.loan_id), orjson.dumps(state.to_dict()), nx=True, ex=ttl
+        )
+
+    async def purpose_watches(self, loan_ids: Sequence[str]) -> dict[str, IntegrityState]:
+        """Watched loans among these (non-green or unknown loans are absent)."""
+        ids = list(dict.fromkeys(loan_ids))
+        if not ids:
+            return {}
+        values = await self.client.mget([self._key("integrity", i) for i in ids])
+        return {
+            i: IntegrityState.from_dict(orjson.loads(v))
+            for i, v in zip(ids, values, strict=True)
+            if v
+        }
+
+    async def save_purpose_watches(self, states: Sequence[IntegrityState]) -> None:
+        """Store updated watches, keeping their remaining lifetime."""
+        if not states:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for state in states:
+            pipe.set(
+                self._key("integrity", state.loan_id),
+                orjson.dumps(state.to_dict()),
+                xx=True,
+                keepttl=True,
+            )
+        await pipe.execute()
+
+    # -- funding partners -------------------------------------------------------------
+    async def funder_usage(self, tenant_id: str, funder_ids: Sequence[str]) -> dict[str, int]:
+        """Capacity already used per funder (minor units)."""
+        if not funder_ids:
+            return {}
+        values = await self.client.mget([self._key("funder", tenant_id, f) for f in funder_ids])
+        return {f: int(v or 0) for f, v in zip(funder_ids, values, strict=True)}
+
+    async def reserve_funding(
+        self,
+        tenant_id: str,
+        funder_id: str,
+        application_id: str,
+        amount_minor: int,
+        capacity_minor: int,
+    ) -> str | None:
+        """Reserve capacity for an application; the funder that holds it, or None if full.
+
+        Idempotent per application: a redelivered application gets its first funder back.
+        """
+        reply = await self._reserve_funding(
+            keys=[self._key("funder", tenant_id, funder_id), self._key("funding", application_id)],
+            args=[amount_minor, capacity_minor, funder_id, self.ttl.disbursement],
+        )
+        if not reply:
+            return None
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
 
     # -- lender configurations ---------------------------------------------------------------
     async def put_config_if_newer(

@@ -1,8 +1,8 @@
-"""Loan pricing and repayment schedules in integer minor units (no float money).
+"""Repayment schedules in integer minor units (no float money).
 
 The schedule is an annuity computed with Decimal and rounded to the minor unit per
 instalment; the last instalment absorbs the rounding so principal and interest add up
-exactly. Per-lender green pricing rules build on :func:`price_loan`.
+exactly. The rate comes from the lender's pricing (models/green.py).
 """
 
 from __future__ import annotations
@@ -12,20 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
 
-__all__ = ["Instalment", "LoanPrice", "due_dates", "loan_schedule", "price_loan"]
-
-# Default pricing until a lender configures its own (basis points per year).
-BASE_RATE_BPS = 600
-RISK_PREMIUM_BPS_AT_FULL_RISK = 1200  # added linearly with the decision score
-GREEN_DISCOUNT_BPS = 50
-
-
-@dataclass(frozen=True)
-class LoanPrice:
-    """Annual rate after discounts, and the discount itself, in basis points."""
-
-    annual_rate_bps: int
-    rate_discount_bps: int
+__all__ = ["Instalment", "due_dates", "loan_schedule"]
 
 
 @dataclass(frozen=True)
@@ -37,14 +24,6 @@ class Instalment:
     amount_due_minor: int
     principal_minor: int
     interest_minor: int
-
-
-def price_loan(score: float, green: bool) -> LoanPrice:
-    """Risk-based rate: base + premium x score, minus the green discount."""
-    score = min(max(score, 0.0), 1.0)
-    premium = round(RISK_PREMIUM_BPS_AT_FULL_RISK * score)
-    discount = GREEN_DISCOUNT_BPS if green else 0
-    return LoanPrice(BASE_RATE_BPS + premium - discount, discount)
 
 
 def due_dates(start: date, term_months: int) -> list[date]:

@@ -18,6 +18,7 @@ import numpy as np
 from .bp import BpCreditModel
 from .bp_features import BP_FEATURE_NAMES, applications_to_bp_matrix
 from .fusion import INDICATORS, FusionPolicy, FusionResult, HardFlag, fuse_batch
+from .green import LOAN_PURPOSES, EsgDeclaration, default_taxonomy, esg_risk
 from .lender_config import LenderConfig
 from .online_lr import LinearSnapshot, OnlineRiskModel
 
@@ -27,25 +28,16 @@ __all__ = [
     "ApplicationScorer",
     "ScoredApplication",
     "affordability_risk",
+    "application_esg_risk",
     "id_check_digit",
     "identity_risk",
     "lr_features",
     "monthly_instalment_minor",
 ]
 
-# Purposes the product treats as green consumption / green transformation (seed 6.1).
-GREEN_PURPOSES = frozenset(
-    {
-        "ELECTRIC_VEHICLE",
-        "E_BIKE",
-        "SOLAR_PV",
-        "HEAT_PUMP",
-        "ENERGY_EFFICIENT_APPLIANCE",
-        "HOME_INSULATION_RETROFIT",
-        "PUBLIC_TRANSPORT_PASS",
-        "GREEN_BUSINESS_TRANSFORMATION",
-    }
-)
+# Purposes the product treats as green consumption / green transformation (seed 6.1): the
+# taxonomy file (models/config/green_taxonomy.json) is the one place that says so.
+GREEN_PURPOSES = frozenset(p for p in LOAN_PURPOSES if default_taxonomy().is_green(p))
 
 # Affordability: the instalment at a reference rate as a share of net monthly income.
 # Up to 15 % is comfortable (risk 0); 50 % and more is unaffordable (risk 1). The reference
@@ -151,6 +143,23 @@ def identity_risk(application: Mapping[str, Any], today: date) -> tuple[float, l
     return 0.0, []
 
 
+def application_esg_risk(application: Mapping[str, Any]) -> float | None:
+    """ESG indicator of a business applicant's declaration; None for consumers."""
+    declared = application.get("esg")
+    if not declared:
+        return None
+    return esg_risk(
+        EsgDeclaration(
+            energy_intensity_kwh_per_10k_revenue=declared.get(
+                "energy_intensity_kwh_per_10k_revenue"
+            ),
+            renewable_share=declared.get("renewable_share"),
+            certifications=tuple(declared.get("certifications") or ()),
+            environmental_violations_3y=declared.get("environmental_violations_3y"),
+        )
+    )
+
+
 def lr_features(bp_row: np.ndarray, context: ApplicationContext) -> dict[str, float]:
     """Feature dict of the online LR: the BP inputs plus the context's numeric features."""
     features = {name: float(value) for name, value in zip(BP_FEATURE_NAMES, bp_row, strict=True)}
@@ -163,17 +172,26 @@ class ApplicationScorer:
 
     def __init__(self, bp_model: BpCreditModel) -> None:
         self.bp_model = bp_model
-        self._policies: dict[tuple[str, int, float], FusionPolicy] = {}
+        self._policies: dict[tuple[str, int, float, float], FusionPolicy] = {}
         self._snapshots: dict[tuple[int, str, tuple[str, ...]], LinearSnapshot] = {}
 
-    def policy(self, config: LenderConfig, lr_weight_adjustment: float = 0.0) -> FusionPolicy:
-        """The fusion policy of a lender configuration (cached per version and adjustment)."""
-        key = (config.tenant_id, config.version, lr_weight_adjustment)
+    def policy(
+        self,
+        config: LenderConfig,
+        lr_weight_adjustment: float = 0.0,
+        approve_below: float | None = None,
+    ) -> FusionPolicy:
+        """The fusion policy of a lender configuration (cached per version and adjustment).
+
+        `approve_below` overrides the lender's threshold (green loans get a higher one).
+        """
+        threshold = config.approve_below if approve_below is None else approve_below
+        key = (config.tenant_id, config.version, lr_weight_adjustment, threshold)
         policy = self._policies.get(key)
         if policy is None:
             policy = FusionPolicy(
                 leaf_weights=dict(config.leaf_weights),
-                approve_below=config.approve_below,
+                approve_below=threshold,
                 decline_at_or_above=config.decline_at_or_above,
                 config_version=config.version,
                 lr_weight_adjustment=lr_weight_adjustment,
@@ -188,8 +206,13 @@ class ApplicationScorer:
         configs: Sequence[LenderConfig],
         lr_models: Sequence[OnlineRiskModel],
         lr_weight_adjustments: Sequence[float] | None = None,
+        approve_below: Sequence[float | None] | None = None,
     ) -> list[ScoredApplication]:
-        """Score a batch; element i of every sequence belongs to application i."""
+        """Score a batch; element i of every sequence belongs to application i.
+
+        `approve_below[i]`, when given, replaces the lender's approval threshold for
+        application i (preferential treatment of green loans).
+        """
         n = len(applications)
         if not (len(contexts) == len(configs) == len(lr_models) == n):
             raise ValueError("applications, contexts, configs and lr_models differ in length")
@@ -215,7 +238,7 @@ class ApplicationScorer:
                 "face_risk": context.face_risk,
                 "behaviour_risk": context.behaviour_risk,
                 "green_purpose_risk": 0.0 if application["purpose"] in GREEN_PURPOSES else 1.0,
-                "esg_risk": None,  # business applicants only (green-credit issue)
+                "esg_risk": application_esg_risk(application),
             }
             indicator_rows.append({k: v for k, v in indicators.items() if v is not None})
             rule_codes.append(tuple(id_codes))
@@ -223,7 +246,8 @@ class ApplicationScorer:
             c.flags | {HardFlag.IDENTITY_INVALID} if codes else c.flags
             for c, codes in zip(contexts, rule_codes, strict=True)
         ]
-        results = self._fuse(indicator_rows, configs, adjustments, flags)
+        thresholds = list(approve_below or [None] * n)
+        results = self._fuse(indicator_rows, configs, adjustments, flags, thresholds)
         return [
             ScoredApplication(
                 result=results[i],
@@ -279,6 +303,7 @@ class ApplicationScorer:
         configs: Sequence[LenderConfig],
         adjustments: list[float],
         flags: list[frozenset[HardFlag]],
+        thresholds: list[float | None],
     ) -> list[FusionResult]:
         # One vectorised fusion call per distinct policy in the batch (usually one lender).
         matrix = np.full((len(rows), len(INDICATORS)), np.nan)
@@ -288,7 +313,7 @@ class ApplicationScorer:
                     matrix[i, j] = row[name]
         groups: dict[FusionPolicy, list[int]] = {}
         for i, config in enumerate(configs):
-            groups.setdefault(self.policy(config, adjustments[i]), []).append(i)
+            groups.setdefault(self.policy(config, adjustments[i], thresholds[i]), []).append(i)
         results: list[FusionResult | None] = [None] * len(rows)
         for policy, indices in groups.items():
             fused = fuse_batch(matrix[indices], policy, [flags[i] for i in indices])

@@ -130,8 +130,9 @@ def _run(
     return summary
 
 
-def _post_loan_month(config: dict[str, Any], codec: AvroCodec, publisher: EventPublisher,
-                     sim: Simulator) -> dict[str, Any]:
+def _post_loan_month(
+    config: dict[str, Any], codec: AvroCodec, publisher: EventPublisher, sim: Simulator
+) -> dict[str, Any]:
     """A month later: most borrowers pay instalment 1, some do not; the daily check runs."""
     loans = [r.event.value for r in _read(config, "greencredit.disbursements", codec) if r.event]
     if not loans:
@@ -142,33 +143,52 @@ def _post_loan_month(config: dict[str, Any], codec: AvroCodec, publisher: EventP
             continue
         first = loan["schedule"][0]
         paid_at = datetime.combine(first["due_date"], datetime.min.time(), tzinfo=UTC)
-        publisher.publish("greencredit.repayments", {
-            "event_id": sim._id("repayment", n), "tenant_id": loan["tenant_id"],
-            "occurred_at": paid_at, "schema_version": 1, "loan_id": loan["loan_id"],
-            "instalment_number": 1, "due_date": first["due_date"],
-            "amount_due_minor": first["amount_due_minor"],
-            "amount_paid_minor": first["amount_due_minor"], "currency": loan["currency"],
-            "paid_at": paid_at,
-        })
+        publisher.publish(
+            "greencredit.repayments",
+            {
+                "event_id": sim._id("repayment", n),
+                "tenant_id": loan["tenant_id"],
+                "occurred_at": paid_at,
+                "schema_version": 1,
+                "loan_id": loan["loan_id"],
+                "instalment_number": 1,
+                "due_date": first["due_date"],
+                "amount_due_minor": first["amount_due_minor"],
+                "amount_paid_minor": first["amount_due_minor"],
+                "currency": loan["currency"],
+                "paid_at": paid_at,
+            },
+        )
     publisher.flush()
     time.sleep(2)  # repayments before the check, as in a real day
     as_of = max(loan["schedule"][0]["due_date"] for loan in loans) + timedelta(days=10)
-    publisher.publish("greencredit.loan-clock", {
-        "event_id": sim._id("tick", 0), "tenant_id": "*", "occurred_at": sim.now,
-        "schema_version": 1, "as_of": as_of})
+    publisher.publish(
+        "greencredit.loan-clock",
+        {
+            "event_id": sim._id("tick", 0),
+            "tenant_id": "*",
+            "occurred_at": sim.now,
+            "schema_version": 1,
+            "as_of": as_of,
+        },
+    )
     publisher.flush()
 
     def escalated() -> list[dict[str, Any]]:
         return [r.event.value for r in _read(config, ESCALATIONS, codec) if r.event]
 
-    _wait_until(lambda: len({e["loan_id"] for e in escalated()}) >= len(missed), 60,
-                "delinquency escalations")
+    _wait_until(
+        lambda: len({e["loan_id"] for e in escalated()}) >= len(missed),
+        60,
+        "delinquency escalations",
+    )
     escalations = escalated()
     return {
         "daily_check_as_of": as_of.isoformat(),
         "loans_missing_instalment_1": len(missed),
-        "escalations": dict(Counter(f"{e['level']} -> {e['collection_mode']}/{e['channel']}"
-                                    for e in escalations)),
+        "escalations": dict(
+            Counter(f"{e['level']} -> {e['collection_mode']}/{e['channel']}" for e in escalations)
+        ),
     }
 
 

@@ -216,3 +216,121 @@ def test_an_invalid_delinquency_policy_is_refused(stack, tenant):
     )
     [letter] = captured.on("greencredit.dead-letter")
     assert letter["error_type"] == "InvalidLenderConfig"
+
+
+def _lender(tenant: str, **extensions: str) -> None:
+    event = example("lender_config")
+    event.update(event_id=str(uuid.uuid4()), tenant_id=tenant, **extensions)
+    return native("greencredit.v1.LenderConfig", event)
+
+
+def test_green_pricing_and_funders_shape_the_disbursement(stack, tenant):
+    pricing = '{"discount_by_category": {"clean transport": 80}}'
+    funders = (
+        '[{"funder_id": "fund-grey", "green_only": false, "capacity_minor": 10000000000,'
+        ' "max_risk_score": 0.6}, {"funder_id": "fund-green", "green_only": true,'
+        ' "capacity_minor": 10000000000, "max_risk_score": 0.6}]'
+    )
+    _run(
+        stack,
+        process_lender_configs,
+        _messages(
+            "greencredit.lender-config", [_lender(tenant, green_pricing=pricing, funders=funders)]
+        ),
+    )
+    ev = application(5000, tenant_id=tenant, purpose="ELECTRIC_VEHICLE")
+    grey = application(5001, tenant_id=tenant, purpose="TRAVEL")
+    captured = _run(
+        stack, process_applications, _messages("greencredit.loan-applications", [ev, grey])
+    )
+    by_app = {d["application_id"]: d for d in captured.on("greencredit.disbursements")}
+    assert by_app["app-05000"]["rate_discount_bps"] == 80
+    assert by_app["app-05000"]["funder_id"] == "fund-green"  # green mandate first
+    assert by_app["app-05001"]["rate_discount_bps"] == 0
+    assert by_app["app-05001"]["funder_id"] == "fund-grey"
+
+
+def test_a_loan_no_funder_can_take_goes_to_review(stack, tenant):
+    funders = (
+        '[{"funder_id": "tiny", "green_only": false, "capacity_minor": 100, "max_risk_score": 1.0}]'
+    )
+    _run(
+        stack,
+        process_lender_configs,
+        _messages("greencredit.lender-config", [_lender(tenant, funders=funders)]),
+    )
+    captured = _run(
+        stack,
+        process_applications,
+        _messages("greencredit.loan-applications", [application(5100, tenant_id=tenant)]),
+    )
+    [decision] = captured.on("greencredit.decisions")
+    assert decision["decision"] == "REVIEW"
+    assert "FUNDING_UNAVAILABLE" in [r["code"] for r in decision["reasons"]]
+    assert captured.on("greencredit.disbursements") == []
+
+
+def test_business_applicants_get_an_esg_indicator(stack, tenant):
+    business = application(
+        5200,
+        tenant_id=tenant,
+        purpose="GREEN_BUSINESS_TRANSFORMATION",
+        esg={
+            "energy_intensity_kwh_per_10k_revenue": 300.0,
+            "renewable_share": 0.6,
+            "certifications": ["ISO14001"],
+            "environmental_violations_3y": 0,
+        },
+    )
+    captured = _run(
+        stack, process_applications, _messages("greencredit.loan-applications", [business])
+    )
+    [decision] = captured.on("greencredit.decisions")
+    assert 0.0 <= decision["indicators"]["esg_risk"] <= 1.0
+
+
+def test_green_loan_money_spent_elsewhere_raises_diversion_alerts(stack, tenant):
+    app = application(
+        5300, tenant_id=tenant, purpose="ELECTRIC_VEHICLE", requested_amount_minor=1_000_000
+    )
+    captured = _run(stack, process_applications, _messages("greencredit.loan-applications", [app]))
+    [loan] = captured.on("greencredit.disbursements")
+
+    def spend(n, amount, mcc):
+        return transaction(
+            5400 + n,
+            tenant_id=tenant,
+            loan_id=loan["loan_id"],
+            account_id=f"acct3-{tenant}",
+            amount_minor=amount,
+            mcc=mcc,
+            merchant_id=f"m-{n}",
+            occurred_at="2026-11-21T04:00:00+00:00",
+        )
+
+    fitting = _run(
+        stack,
+        process_transactions,
+        _messages("greencredit.transactions", [spend(0, 600_000, "5511")]),
+    )
+    assert fitting.on("greencredit.fraud-alerts") == []
+    first = _run(
+        stack,
+        process_transactions,
+        _messages("greencredit.transactions", [spend(1, 250_000, "7995")]),
+    )
+    [alert] = [a for a in first.on("greencredit.fraud-alerts") if a["source"] == "GREEN_PURPOSE"]
+    assert alert["reasons"][0]["code"] == "DIVERSION_ALERT"
+    second = _run(
+        stack,
+        process_transactions,
+        _messages("greencredit.transactions", [spend(2, 300_000, "7995")]),
+    )
+    [critical] = [
+        a for a in second.on("greencredit.fraud-alerts") if a["source"] == "GREEN_PURPOSE"
+    ]
+    assert (critical["reasons"][0]["code"], critical["severity"]) == (
+        "DIVERSION_ESCALATION",
+        "CRITICAL",
+    )
+    assert [s["kind"] for s in second.on("greencredit.loan-servicing")] == ["BEHAVIOUR_RISK"]

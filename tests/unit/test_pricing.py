@@ -7,7 +7,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from greencredit.models.pricing import due_dates, loan_schedule, price_loan
+from greencredit.models.pricing import due_dates, loan_schedule
 
 
 @given(
@@ -40,10 +40,3 @@ def test_due_dates_clamp_to_month_end():
         date(2026, 4, 30),
     ]
     assert due_dates(date(2026, 11, 20), 2) == [date(2026, 12, 20), date(2027, 1, 20)]
-
-
-def test_green_discount_and_risk_premium():
-    assert price_loan(0.0, green=False).annual_rate_bps == 600
-    assert price_loan(0.5, green=False).annual_rate_bps == 1200
-    green = price_loan(0.5, green=True)
-    assert (green.annual_rate_bps, green.rate_discount_bps) == (1150, 50)
