@@ -204,7 +204,9 @@ async def _check_purposes(
             alert["severity"] = "CRITICAL"
             result.outputs.append(
                 Outgoing(
-                    "greencredit.loan-servicing", txn["loan_id"], behaviour_record(txn, 1.0, now)
+                    "greencredit.loan-servicing",
+                    txn["loan_id"],
+                    behaviour_record(txn, 1.0, now, "diversion"),
                 )
             )
         result.outputs.append(Outgoing("greencredit.fraud-alerts", txn["customer_id"], alert))
