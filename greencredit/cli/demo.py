@@ -32,6 +32,7 @@ from greencredit.streams.publish import EventPublisher, ReadResult, read_topic
 from greencredit.streams.simulator import Simulator
 
 from ._output import fail, print_json
+from .portfolio import read_portfolio
 
 console = Console()
 ESCALATIONS = "greencredit.delinquency-escalations"
@@ -127,6 +128,15 @@ def _run(
     time.sleep(2)  # let the learner take the labels
     summary = _summary(config, codec, stream, list(decisions), elapsed, worker)
     summary["post_loan"] = post_loan
+    portfolio = read_portfolio(config, codec).get(sim.tenant_id, {})
+    summary["green_portfolio"] = {
+        "loans": portfolio.get("loans"),
+        "green_loans": portfolio.get("green_loans"),
+        "principal": _money(portfolio.get("principal_minor", 0)),
+        "green_principal": _money(portfolio.get("green_principal_minor", 0)),
+        # The taxonomy has no verified emission factors yet: say so rather than print 0.
+        "co2e_avoided_kg": portfolio.get("co2e_avoided_kg") or "no verified factors yet",
+    }
     return summary
 
 

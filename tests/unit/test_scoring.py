@@ -205,3 +205,20 @@ def test_score_command_scores_and_rejects(tmp_path):
     assert datetime.fromisoformat(decisions[0]["occurred_at"]).tzinfo == UTC or decisions[0][
         "occurred_at"
     ].endswith("Z")
+
+
+def test_a_higher_approval_threshold_turns_review_into_approve(scorer):
+    config = default_lender_config("t")
+    app = _application()
+    lr = OnlineRiskModel()
+    [plain] = scorer.score_batch([app], [ApplicationContext()], [config], [lr])
+    just_above = plain.result.score + 0.01  # the bonus a green loan gets, here explicit
+    [strict] = scorer.score_batch(
+        [app], [ApplicationContext()], [config], [lr], approve_below=[plain.result.score - 0.01]
+    )
+    [lenient] = scorer.score_batch(
+        [app], [ApplicationContext()], [config], [lr], approve_below=[just_above]
+    )
+    assert strict.result.decision != "APPROVE"
+    assert lenient.result.decision == "APPROVE"
+    assert lenient.result.score == strict.result.score
