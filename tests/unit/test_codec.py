@@ -234,3 +234,33 @@ def test_unvalidated_encode_still_refuses_wrong_types_without_values():
     with pytest.raises(InvalidEvent) as caught:
         CODEC.encode(topic_name, dict(record, amount_minor="6222021234567890123"), validate=False)
     assert "6222021234567890123" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "schema_id",
+    [
+        i
+        for i, v in AvroCodec().catalog.by_id.items()
+        if v.version < AvroCodec().catalog.reader(v.name).version
+    ],
+)
+def test_every_older_schema_version_still_decodes(schema_id):
+    """Events written with any historical version decode with today's reader schema."""
+    catalog = CODEC.catalog
+    old = catalog.by_id[schema_id]
+    current = catalog.reader(old.name)
+    name, topic_name, event = next(
+        e for e in example_events() if CODEC.catalog.reader(_schema_of(e[1])).name == old.name
+    )
+    record = native(topic_name, event)
+    old_fields = {f["name"] for f in old.raw["fields"]}
+    written = {k: v for k, v in record.items() if k in old_fields}
+    buffer = io.BytesIO()
+    buffer.write(struct.pack(">bI", 0, schema_id))
+    fastavro.schemaless_writer(buffer, old.parsed, written)
+    decoded = CODEC.decode(buffer.getvalue(), topic_name).value
+    for field in current.raw["fields"]:
+        if field["name"] in old_fields:
+            assert decoded[field["name"]] == written[field["name"]], (name, field["name"])
+        else:
+            assert decoded[field["name"]] == field["default"], (name, field["name"])
