@@ -84,12 +84,26 @@ PII_FIELDS = {
 }
 
 
+# Biometric fields are withheld entirely: there is no useful partial view of a face.
+BIOMETRIC_FIELDS = frozenset({"face_image", "liveness_frames"})
+
+
+def _withheld(item: object) -> object:
+    if isinstance(item, bytes | bytearray):
+        return f"<{len(item)} bytes withheld>"
+    if isinstance(item, list):
+        return [_withheld(i) for i in item]
+    return item
+
+
 def mask_record(value: object) -> object:
     """Copy of a decoded event with every PII field masked (recursively); idempotent."""
     if isinstance(value, dict):
         return {
             key: PII_FIELDS[key](item)
             if key in PII_FIELDS and isinstance(item, str)
+            else _withheld(item)
+            if key in BIOMETRIC_FIELDS
             else mask_record(item)
             for key, item in value.items()
         }

@@ -87,3 +87,12 @@ def test_pseudonyms_are_keyed_normalised_and_kind_separated():
     assert pseudonym("13812345678", key, "phone") != pseudonym("13812345678", b"k2", "phone")
     assert pseudonym("13812345678", key, "phone") != pseudonym("13812345678", key, "id")
     assert "13812345678" not in pseudonym("13812345678", key, "phone")
+
+
+def test_mask_record_withholds_biometric_bytes():
+    masked = mask_record({"face_image": b"\xff\xd8" * 10, "liveness_frames": [b"a", b"bb"]})
+    assert masked == {
+        "face_image": "<20 bytes withheld>",
+        "liveness_frames": ["<1 bytes withheld>", "<2 bytes withheld>"],
+    }
+    assert mask_record(masked) == masked
