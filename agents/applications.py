@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from greencredit.infra.feature_store import ApplicationKeys
 from greencredit.models.features import (
     ApplicationVelocity,
@@ -39,6 +41,8 @@ from greencredit.streams.records import decision_record, model_health_record, ou
 
 from .batch import BatchResult
 from .engine import APPLICATION_LR, Engine, Incoming, LenderExtensions, Outgoing, RedisUnavailable
+from .face_check import FaceOutcome
+from .transactions import fraud_alert_record
 
 __all__ = ["process_applications"]
 
@@ -82,6 +86,46 @@ def _context(velocity: ApplicationVelocity | None, occurred_at: datetime) -> App
         velocity_risk=application_velocity_risk(velocity),
         flags=frozenset(flags),
         features={k: float(v) for k, v in features.items()},
+    )
+
+
+async def _check_faces(
+    engine: Engine, applications: list[dict[str, Any]]
+) -> list[FaceOutcome | None]:
+    try:
+        return await engine.faces.check(applications)
+    except (RedisError, OSError):
+        # Without the blacklist the face cannot be cleared: review, do not guess.
+        unavailable = FaceOutcome(
+            None, frozenset({HardFlag.FACE_UNVERIFIED}), ("FACE_BLACKLIST_UNAVAILABLE",)
+        )
+        return [unavailable if a.get("face_image") else None for a in applications]
+
+
+def _with_face(context: ApplicationContext, face: FaceOutcome | None) -> ApplicationContext:
+    if face is None:
+        return context
+    return replace(
+        context,
+        face_risk=face.face_risk,
+        flags=context.flags | face.flags,
+        codes=context.codes + face.codes,
+    )
+
+
+def _blacklist_alert(
+    application: dict[str, Any], face: FaceOutcome, now: datetime
+) -> dict[str, Any]:
+    similarity = face.similarity or 1.0
+    return fraud_alert_record(
+        "FACE",
+        application,
+        similarity,
+        [("FACE_BLACKLIST_HIT", similarity)],
+        now,
+        kind="face-alert",
+        customer_id=application["customer_id"],
+        blacklist_entry_id=face.blacklist_entry_id,
     )
 
 
@@ -173,6 +217,17 @@ async def process_applications(
     contexts = [
         _context(v, a["occurred_at"]) for v, a in zip(velocities, applications, strict=True)
     ]
+    faces = await _check_faces(engine, applications)
+    contexts = [_with_face(c, f) for c, f in zip(contexts, faces, strict=True)]
+    for application, face in zip(applications, faces, strict=True):
+        if face is not None and face.blacklist_entry_id is not None:
+            result.outputs.append(
+                Outgoing(
+                    "greencredit.fraud-alerts",
+                    application["customer_id"],
+                    _blacklist_alert(application, face, now),
+                )
+            )
     tenants = [a["tenant_id"] for a in applications]
     configs = await engine.lender_configs(tenants)
     extensions = await engine.lender_extensions(tenants)

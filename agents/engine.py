@@ -21,10 +21,12 @@ from redis.exceptions import RedisError
 from greencredit.infra.audit_head import last_record_hash
 from greencredit.infra.endpoints import resolve_endpoints
 from greencredit.infra.engine_store import EngineStore
+from greencredit.infra.face_blacklist import FaceBlacklist
 from greencredit.infra.feature_store import FeatureStore
 from greencredit.infra.loan_store import LoanStore
 from greencredit.models.bp import BpCreditModel
 from greencredit.models.delinquency import DelinquencyPolicy
+from greencredit.models.face import FaceEmbedder
 from greencredit.models.green import Funder, GreenPricing
 from greencredit.models.lender_config import LenderConfig, LenderConfigError, default_lender_config
 from greencredit.models.lr_bootstrap import load_bootstrap_lr
@@ -38,6 +40,7 @@ from greencredit.streams.deadletter import dead_letter_record
 from greencredit.streams.errors import CodecError
 from greencredit.streams.masking import scrub_text
 
+from .face_check import FaceChecker
 from .sink import Sink
 
 __all__ = ["Engine", "Incoming", "LenderExtensions", "Outgoing", "RedisUnavailable"]
@@ -102,6 +105,16 @@ class LenderExtensions:
         )
 
 
+def _load_face_embedder(settings: Settings) -> FaceEmbedder | None:
+    """The face embedder (FACE_MODEL_PATH or the shipped one); None disables face checks."""
+    try:
+        return FaceEmbedder.load(settings.face_model_path)
+    except (OSError, ValueError, RuntimeError) as exc:
+        # Applications with a face image then go to review (FACE_MODEL_UNAVAILABLE).
+        log.error("face embedder unavailable: %s", exc)
+        return None
+
+
 def _funder(item: dict[str, Any]) -> Funder:
     categories = item.get("categories")
     return Funder(
@@ -129,6 +142,7 @@ class Engine:
     store: EngineStore
     features: FeatureStore
     loans: LoanStore
+    faces: FaceChecker
     scorer: ApplicationScorer
     pii_key: bytes
     kafka_config: dict[str, Any]
@@ -155,6 +169,9 @@ class Engine:
             store=EngineStore(client),
             features=FeatureStore(client),
             loans=LoanStore(client),
+            faces=FaceChecker(
+                _load_face_embedder(settings), FaceBlacklist(client), settings.face_image_max_bytes
+            ),
             scorer=ApplicationScorer(BpCreditModel.load()),
             pii_key=settings.pii_hmac_key.get_secret_value().encode(),
             kafka_config=settings.kafka_client_config(endpoints.kafka),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_pipeline, bench_scoring
+from bench import bench_face_blacklist, bench_pipeline, bench_scoring
 
-BENCHES = {"scoring": bench_scoring.main, "pipeline": bench_pipeline.main}
+BENCHES = {
+    "scoring": bench_scoring.main,
+    "pipeline": bench_pipeline.main,
+    "face_blacklist": bench_face_blacklist.main,
+}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHES)

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     )
 
     # --- Models -------------------------------------------------------------------
+    face_image_max_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Largest face image an application may carry."
+    )
     face_model_path: Path | None = Field(
         default=None, description="Optional stronger ONNX face embedder (see models/README)."
     )

@@ -76,6 +76,7 @@ class HardFlag(StrEnum):
     FUNDING_UNAVAILABLE = "FUNDING_UNAVAILABLE"
     IDENTITY_INVALID = "IDENTITY_INVALID"  # ID check digit or birth date does not add up
     RISKY_DEVICE = "RISKY_DEVICE"  # emulator, or rooted/jailbroken behind a VPN or proxy
+    FACE_UNVERIFIED = "FACE_UNVERIFIED"  # a face image was sent but could not be checked
 
 
 _FLAG_FLOOR: Mapping[HardFlag, Decision] = MappingProxyType(
@@ -87,6 +88,7 @@ _FLAG_FLOOR: Mapping[HardFlag, Decision] = MappingProxyType(
         HardFlag.FUNDING_UNAVAILABLE: REVIEW,
         HardFlag.IDENTITY_INVALID: REVIEW,
         HardFlag.RISKY_DEVICE: REVIEW,
+        HardFlag.FACE_UNVERIFIED: REVIEW,
     }
 )
 _FLAG_RANK: dict[HardFlag, int] = {flag: i for i, flag in enumerate(HardFlag)}

@@ -65,6 +65,7 @@ class ApplicationContext:
     face_risk: float | None = None
     identity_signals_risk: float | None = None  # e.g. one ID used with many phones
     flags: frozenset[HardFlag] = frozenset()
+    codes: tuple[str, ...] = ()  # informational reason codes (e.g. FACE_NO_FACE), no PII
     features: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -224,6 +225,7 @@ class ApplicationScorer:
         lr_probs = self._lr_risks(bp_matrix, contexts, lr_models)
         indicator_rows: list[dict[str, float]] = []
         rule_codes: list[tuple[str, ...]] = []
+        context_codes: list[tuple[str, ...]] = []
         for i, (application, context) in enumerate(zip(applications, contexts, strict=True)):
             id_risk, id_codes = identity_risk(application, _occurred_date(application))
             if context.identity_signals_risk is not None:
@@ -242,6 +244,7 @@ class ApplicationScorer:
             }
             indicator_rows.append({k: v for k, v in indicators.items() if v is not None})
             rule_codes.append(tuple(id_codes))
+            context_codes.append(context.codes)
         flags = [
             c.flags | {HardFlag.IDENTITY_INVALID} if codes else c.flags
             for c, codes in zip(contexts, rule_codes, strict=True)
@@ -257,7 +260,7 @@ class ApplicationScorer:
                 lr_risk=float(lr_probs[i]),
                 model_versions={"bp": self.bp_model.version, "online_lr": lr_models[i].version},
                 config_version=configs[i].version,
-                rule_codes=rule_codes[i],
+                rule_codes=rule_codes[i] + context_codes[i],
             )
             for i in range(n)
         ]

@@ -19,7 +19,7 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so `greencredit --help` lists every group from one place.
-    from . import ahp, audit, demo, events, portfolio, scoring, stack, worker
+    from . import ahp, audit, demo, events, face, portfolio, scoring, stack, worker
 
     app.add_typer(stack.stack_app, name="stack")
     app.add_typer(stack.topics_app, name="topics")
@@ -34,6 +34,7 @@ def _register() -> None:
     app.command("ahp")(ahp.ahp_command)
     app.command("demo")(demo.demo_command)
     app.command("portfolio")(portfolio.portfolio_command)
+    app.add_typer(face.face_app, name="face")
 
 
 _register()

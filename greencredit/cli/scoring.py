@@ -47,7 +47,15 @@ def _context(line: dict[str, Any], where: str) -> ApplicationContext:
         features = {str(k): float(v) for k, v in (raw.get("features") or {}).items()}
     except (TypeError, ValueError) as exc:
         fail(f"{where}: invalid _context: {exc}")
-    return ApplicationContext(flags=flags, features=features, **values)
+    return ApplicationContext(
+        device_risk=values["device_risk"],
+        velocity_risk=values["velocity_risk"],
+        behaviour_risk=values["behaviour_risk"],
+        face_risk=values["face_risk"],
+        identity_signals_risk=values["identity_signals_risk"],
+        flags=flags,
+        features=features,
+    )
 
 
 def score_command(

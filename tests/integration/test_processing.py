@@ -334,3 +334,69 @@ def test_green_loan_money_spent_elsewhere_raises_diversion_alerts(stack, tenant)
         "CRITICAL",
     )
     assert [s["kind"] for s in second.on("greencredit.loan-servicing")] == ["BEHAVIOUR_RISK"]
+
+
+def test_face_blacklist_hit_declines_and_alerts_bad_images_go_to_review(stack, tenant):
+    from pathlib import Path
+
+    from greencredit.infra.face_blacklist import FaceBlacklist
+    from greencredit.models.face import FaceEmbedder
+
+    face = (
+        Path(__file__).resolve().parents[2] / "models" / "data" / "faces" / "astronaut.jpg"
+    ).read_bytes()
+    clean = _run(
+        stack,
+        process_applications,
+        _messages(
+            "greencredit.loan-applications",
+            [
+                application(6000, tenant_id=tenant, face_image=face),
+                application(6001, tenant_id=tenant, face_image=b"definitely not a jpeg"),
+            ],
+        ),
+    )
+    decisions = {d["application_id"]: d for d in clean.on("greencredit.decisions")}
+    assert decisions["app-06000"]["indicators"]["face_risk"] == 0.0
+    assert "FACE_RISK_NOT_PROVIDED" not in [r["code"] for r in decisions["app-06000"]["reasons"]]
+    unreadable = [r["code"] for r in decisions["app-06001"]["reasons"]]
+    assert decisions["app-06001"]["decision"] == "REVIEW"
+    assert "FACE_UNVERIFIED" in unreadable and "FACE_IMAGE_UNREADABLE" in unreadable
+
+    async def blacklist_it() -> str:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(stack.redis)
+        try:
+            embedder = FaceEmbedder.load()
+            return await FaceBlacklist(client).add(
+                embedder.embed_image(face), "KNOWN_FRAUD", "analyst-1", embedder.version
+            )
+        finally:
+            await client.aclose()
+
+    entry = asyncio.run(blacklist_it())
+    try:
+        hit = _run(
+            stack,
+            process_applications,
+            _messages(
+                "greencredit.loan-applications",
+                [application(6002, tenant_id=tenant, face_image=face)],
+            ),
+        )
+        [decision] = hit.on("greencredit.decisions")
+        assert decision["decision"] == "DECLINE"
+        [alert] = hit.on("greencredit.fraud-alerts")
+        assert (alert["source"], alert["blacklist_entry_id"]) == ("FACE", entry)
+        assert hit.on("greencredit.disbursements") == []
+    finally:
+
+        async def unlist() -> None:
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis.from_url(stack.redis)
+            await FaceBlacklist(client).remove(entry, "analyst-1")
+            await client.aclose()
+
+        asyncio.run(unlist())
