@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_face_blacklist, bench_pipeline, bench_scoring
+from bench import bench_face, bench_face_blacklist, bench_pipeline, bench_scoring
 
 BENCHES = {
     "scoring": bench_scoring.main,
     "pipeline": bench_pipeline.main,
     "face_blacklist": bench_face_blacklist.main,
+    "face": bench_face.main,
 }
 
 if __name__ == "__main__":

@@ -60,6 +60,9 @@ MIN_IMAGE_SIDE = 64
 MIN_FACE_SIDE = 48
 # Faces of 32-47 px are still found so that the caller hears FACE_TOO_SMALL, not NO_FACE.
 DETECT_SIDE = 640
+# KYC selfies show one large face (>= 96 px): search a 320 px copy for it first (a fifth of
+# the time), and the full DETECT_SIDE only when that finds nothing (small, distant faces).
+FAST_DETECT_SIDE = 320
 # Haar boxes are tight on the brow-to-chin square; the training crops were ~5% wider.
 ALIGN_MARGIN = 0.05
 MAX_LIVENESS_FRAMES = 120
@@ -189,16 +192,7 @@ def detect_face(gray: np.ndarray) -> FaceBox:
     positives or far-away passers-by, not a second applicant.
     """
     gray = _to_gray(gray)
-    # Haar cost grows with the pixel count: a 12 MP photo would take seconds, so search a
-    # copy at most DETECT_SIDE wide and map the boxes back.
-    factor = min(1.0, DETECT_SIDE / max(gray.shape))
-    small = (
-        gray
-        if factor == 1.0
-        else cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-    )
-    found = _faces(small, "haarcascade_frontalface_default.xml", max(20, round(32 * factor)))
-    boxes = [FaceBox(*(round(v / factor) for v in box)) for box in found]
+    boxes = _search(gray, FAST_DETECT_SIDE, min_side=96) or _search(gray, DETECT_SIDE, 32)
     if not boxes:
         raise NoFace("no frontal face found")
     largest = max(boxes, key=lambda b: b.w)
@@ -208,6 +202,19 @@ def detect_face(gray: np.ndarray) -> FaceBox:
     if largest.w < MIN_FACE_SIDE:
         raise FaceTooSmall(f"face {largest.w} px < {MIN_FACE_SIDE} px")
     return largest
+
+
+def _search(gray: np.ndarray, side: int, min_side: int) -> list[FaceBox]:
+    # Haar cost grows with the pixel count: a 12 MP photo would take seconds, so search a
+    # copy at most `side` wide and map the boxes back.
+    factor = min(1.0, side / max(gray.shape))
+    small = (
+        gray
+        if factor == 1.0
+        else cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    )
+    found = _faces(small, "haarcascade_frontalface_default.xml", max(20, round(min_side * factor)))
+    return [FaceBox(*(round(v / factor) for v in box)) for box in found]
 
 
 def _eye_angle(gray: np.ndarray, box: FaceBox) -> float:
@@ -267,7 +274,9 @@ class FaceEmbedder:
     64 for the committed one). Output ``embedding``: float32 ``[n, d]``.
     """
 
-    def __init__(self, session: onnxruntime.InferenceSession, sha256: str, threshold: float):
+    def __init__(
+        self, session: onnxruntime.InferenceSession, sha256: str, threshold: float
+    ) -> None:
         """Wrap an open session; use :meth:`load`, which verifies the file first."""
         self._session = session
         self._sha256 = sha256

@@ -50,11 +50,12 @@ Runtime: `greencredit.models.face.FaceEmbedder`. SHA-256 `{sha256}`, {onnx_bytes
 
 ## What it is for, and what it is not
 Turns an aligned selfie into a 128-d unit vector so that two captures can be compared by
-cosine similarity. **It has not been validated for identity verification**: no package
-reachable from this project ships photos of the same people under a usable licence, so it
-was trained and scored on single images of 100 different people (see Metric). Treat it as a
-working placeholder behind a stable contract; point `FACE_MODEL_PATH` at a proper face
-recognition model (with the input spec below) before deciding anything on its score.
+cosine similarity. **It has not been validated for identity verification**: none of the
+packages inspected (scikit-image, alignfaces, deepface, facenet-pytorch, mtcnn) ships several
+photos of the same people, so it was trained and scored on single images of 100 different
+people (see Metric). Treat it as a working placeholder behind a stable contract; point
+`FACE_MODEL_PATH` at a proper face recognition model (with the input spec below) before
+deciding anything on its score.
 
 ## Input / output contract (any replacement must match)
 - input `face`: float32 `[n, 1, 64, 64]` (batch axis dynamic; the side is read from the model),
@@ -65,7 +66,11 @@ recognition model (with the input spec below) before deciding anything on its sc
   64x64, `cv2.equalizeHist`.
 - output `embedding`: float32 `[n, 128]`; L2-normalised in the graph (the runtime normalises
   again, so a replacement need not).
-- metadata `threshold`: cosine at or above which `same_person` says yes ({threshold}).
+- metadata `threshold`: cosine at or above which `same_person` says yes ({threshold}). A
+  replacement without it loads with threshold NaN, so `same_person` never says yes (fails
+  closed) until its own validated threshold is stored in its metadata.
+- detection: Haar on a copy at most 640 px on its long side; faces from 32 px are found so that
+  those under 48 px are refused as FACE_TOO_SMALL rather than NO_FACE.
 
 ## Data and licences
 `skimage.data.lfw_subset()` from the scikit-image wheel (BSD-3-Clause package): the first 100

@@ -170,6 +170,7 @@ def test_threshold_comes_from_the_model_card_metrics(embedder: FaceEmbedder) -> 
     assert -1.0 < embedder.threshold < 1.0
     assert same_person(embedder.threshold, embedder.threshold)
     assert not same_person(embedder.threshold - 0.01, embedder.threshold)
+    assert not same_person(1.0, float("nan"))  # a model without a threshold fails closed
 
 
 def test_cosine_similarity_basics() -> None:
@@ -238,3 +239,26 @@ def test_printed_photo_is_not_live(astronaut_bytes: bytes) -> None:
     # A still photo held in front of the camera: same frame again and again.
     result = liveness([astronaut_bytes] * 4 + [b"garbage"])
     assert not result.live
+
+
+def test_large_photo_is_searched_downscaled_and_box_mapped_back(astronaut_bytes: bytes) -> None:
+    image = decode_image(astronaut_bytes)
+    box = detect_face(image)
+    big = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    big_box = detect_face(big)
+    assert abs(big_box.x - 3 * box.x) < 0.1 * big_box.w
+    assert abs(big_box.w - 3 * box.w) < 0.15 * big_box.w
+
+
+@pytest.mark.parametrize("angle", [-10, 8])
+def test_capture_changes_of_one_selfie_still_match(
+    embedder: FaceEmbedder, astronaut_bytes: bytes, angle: float
+) -> None:
+    image = decode_image(astronaut_bytes)
+    reference = embedder.embed_image(astronaut_bytes)
+    box = detect_face(image)
+    centre = (box.x + box.w / 2, box.y + box.h / 2)
+    rotated = cv2.warpAffine(image, cv2.getRotationMatrix2D(centre, angle, 1.0), (512, 512))
+    darker = np.clip(rotated * 0.7, 0, 255).astype(np.uint8)
+    similarity = cosine_similarity(reference, embedder.embed_image(_png(darker)))
+    assert same_person(similarity, embedder.threshold)
