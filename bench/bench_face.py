@@ -27,7 +27,7 @@ def _image_640x480() -> bytes:
     image = cv2.imdecode(np.frombuffer(FACE.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
     canvas = cv2.resize(image, (640, 480))
     ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert ok  # noqa: S101
+    assert ok
     return encoded.tobytes()
 
 

@@ -69,7 +69,8 @@ deciding anything on its score.
 - metadata `threshold`: cosine at or above which `same_person` says yes ({threshold}). A
   replacement without it loads with threshold NaN, so `same_person` never says yes (fails
   closed) until its own validated threshold is stored in its metadata.
-- detection: Haar on a copy at most 640 px on its long side; faces from 32 px are found so that
+- detection: Haar on a copy at most 320 px on its long side for faces of 96 px and more, then
+  (only if nothing was found) on a copy at most 640 px; faces from 32 px are found so that
   those under 48 px are refused as FACE_TOO_SMALL rather than NO_FACE.
 
 ## Data and licences
