@@ -5,8 +5,6 @@ Pure: no Kafka, no Redis. Build the input with :mod:`greencredit.models.bp_featu
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
@@ -15,29 +13,14 @@ import onnxruntime
 
 from greencredit.models.bp_features import BP_FEATURE_NAMES
 
+from .pinned import ModelIntegrityError, pinned_onnx_session
+
 __all__ = ["ARTIFACTS_DIR", "BP_MODEL_PATH", "BpCreditModel", "ModelIntegrityError"]
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 BP_MODEL_PATH = ARTIFACTS_DIR / "bp_credit.onnx"
 _INPUT = "features"
 _OUTPUT = "default_proba"
-
-
-class ModelIntegrityError(RuntimeError):
-    """The model file is not the one its SHA-256 vouches for (or it does not fit the code)."""
-
-
-def _sidecar_sha256(model_path: Path) -> str:
-    sidecar = model_path.with_name(model_path.name + ".sha256")
-    try:
-        text = sidecar.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise ModelIntegrityError(f"no checksum file next to {model_path.name}") from None
-    # First token, so `sha256sum` output ("<hex>  <name>") is accepted too.
-    tokens = text.split()
-    if not tokens:
-        raise ModelIntegrityError(f"empty checksum file for {model_path.name}")
-    return tokens[0]
 
 
 class BpCreditModel:
@@ -56,21 +39,7 @@ class BpCreditModel:
         between the check and the load.
         """
         path = path or BP_MODEL_PATH
-        expected = (expected_sha256 or _sidecar_sha256(path)).strip().lower()
-        model_bytes = path.read_bytes()
-        actual = hashlib.sha256(model_bytes).hexdigest()
-        if not hmac.compare_digest(actual, expected):
-            raise ModelIntegrityError(
-                f"{path.name}: SHA-256 {actual[:12]}… does not match expected {expected[:12]}…"
-            )
-        options = onnxruntime.SessionOptions()
-        # The engine runs one scoring worker per core; extra intra-op threads would only
-        # oversubscribe the CPU, and a 55x4 network gains nothing from them.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(
-            model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session, actual = pinned_onnx_session(path, expected_sha256)
         cls._check_contract(session, path)
         return cls(session, actual)
 

@@ -10,8 +10,6 @@ Every rejection is a :class:`FaceError` whose ``reason`` is a stable code for AP
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import struct
 from collections.abc import Sequence
@@ -24,7 +22,8 @@ import cv2
 import numpy as np
 import onnxruntime
 
-from greencredit.models.bp import ARTIFACTS_DIR, ModelIntegrityError, _sidecar_sha256
+from greencredit.models.bp import ARTIFACTS_DIR
+from greencredit.models.pinned import ModelIntegrityError, pinned_onnx_session
 
 __all__ = [
     "FACE_MODEL_PATH",
@@ -287,19 +286,7 @@ class FaceEmbedder:
     def load(cls, path: Path | None = None, expected_sha256: str | None = None) -> FaceEmbedder:
         """Verify and open the embedder (default: the committed artifact and its .sha256)."""
         path = path or FACE_MODEL_PATH
-        expected = (expected_sha256 or _sidecar_sha256(path)).strip().lower()
-        model_bytes = path.read_bytes()
-        actual = hashlib.sha256(model_bytes).hexdigest()
-        if not hmac.compare_digest(actual, expected):
-            raise ModelIntegrityError(
-                f"{path.name}: SHA-256 {actual[:12]}… does not match expected {expected[:12]}…"
-            )
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1  # one scoring worker per core, as for the BP model
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(
-            model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session, actual = pinned_onnx_session(path, expected_sha256)
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if [i.name for i in inputs] != [_INPUT] or [o.name for o in outputs] != [_OUTPUT]:
             raise ModelIntegrityError(f"{path.name}: expected input 'face', output 'embedding'")

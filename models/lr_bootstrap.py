@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .bp import ModelIntegrityError
 from .bp_features import BP_FEATURE_NAMES, load_german_credit
 from .online_lr import OnlineRiskModel
+from .pinned import read_pinned
 
 __all__ = ["BOOTSTRAP_PATH", "build_bootstrap_state", "load_bootstrap_lr", "write_bootstrap"]
 
@@ -61,8 +61,5 @@ def write_bootstrap(path: Path = BOOTSTRAP_PATH, seed: int = 0) -> dict[str, Any
 
 def load_bootstrap_lr(path: Path = BOOTSTRAP_PATH) -> OnlineRiskModel:
     """Load the shipped starting state, checking its pinned SHA-256."""
-    payload = path.read_bytes()
-    expected = path.with_name(path.name + ".sha256").read_text().strip()
-    if hashlib.sha256(payload).hexdigest() != expected:
-        raise ModelIntegrityError(f"{path.name}: SHA-256 does not match its .sha256 file")
+    payload, _ = read_pinned(path)
     return OnlineRiskModel.from_state(json.loads(payload))
