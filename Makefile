@@ -41,10 +41,12 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Retraining needs the optional `train` extra (scikit-learn, skl2onnx, onnx).
+# Retraining needs the optional `train` extra (scikit-learn, skl2onnx, onnx, torch, scikit-image).
 train: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train]"
 	$(BIN)/greencredit train bp
+	$(BIN)/greencredit train lr
+	$(BIN)/greencredit train face
 
 stack-up: $(STAMP)
 	$(BIN)/greencredit stack up

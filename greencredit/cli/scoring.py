@@ -153,3 +153,16 @@ def train_lr_command(seed: int = typer.Option(0)) -> None:
     from greencredit.models.lr_bootstrap import write_bootstrap
 
     print_json(write_bootstrap(seed=seed))
+
+
+@train_app.command("face")
+def train_face_command(
+    output_dir: Path | None = typer.Option(None, help="Where to write the artifacts."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Retrain the CNN face embedder (needs torch==2.13.0 and scikit-image); print metrics."""
+    try:
+        from greencredit.models.training.train_face import train_face
+    except ImportError as exc:
+        fail(f"training needs the optional extra: pip install 'greencredit[train]' ({exc.name})")
+    print_json(train_face(output_dir=output_dir, seed=seed))
