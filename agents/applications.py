@@ -408,7 +408,6 @@ async def _emit_decisions(
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     """Attach the applications agent to the Faust app."""
-
-    @app.agent(topics["greencredit.loan-applications"], name="applications")
-    async def applications_agent(stream: Any) -> None:
-        await runtime.run(stream, process_applications)
+    runtime.attach(
+        app, topics["greencredit.loan-applications"], "applications", process_applications
+    )

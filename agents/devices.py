@@ -90,7 +90,6 @@ async def process_device_signals(
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     """Attach the device-signals agent to the Faust app."""
-
-    @app.agent(topics["greencredit.device-signals"], name="device_signals")
-    async def device_signals_agent(stream: Any) -> None:
-        await runtime.run(stream, process_device_signals)
+    runtime.attach(
+        app, topics["greencredit.device-signals"], "device_signals", process_device_signals
+    )

@@ -74,7 +74,4 @@ async def _save_model(engine: Engine, name: str, tenant: str, model: OnlineRiskM
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     """Attach the feedback agent to the Faust app."""
-
-    @app.agent(topics["greencredit.analyst-feedback"], name="feedback")
-    async def feedback_agent(stream: Any) -> None:
-        await runtime.run(stream, process_feedback)
+    runtime.attach(app, topics["greencredit.analyst-feedback"], "feedback", process_feedback)

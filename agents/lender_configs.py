@@ -92,7 +92,6 @@ def _checked_extensions(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     """Attach the lender-config agent to the Faust app."""
-
-    @app.agent(topics["greencredit.lender-config"], name="lender_configs")
-    async def lender_configs_agent(stream: Any) -> None:
-        await runtime.run(stream, process_lender_configs)
+    runtime.attach(
+        app, topics["greencredit.lender-config"], "lender_configs", process_lender_configs
+    )

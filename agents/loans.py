@@ -241,26 +241,14 @@ async def process_contacts(engine: Engine, messages: Sequence[Incoming]) -> Batc
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     """Attach the post-loan agents and the daily tick to the Faust app."""
-
-    @app.agent(topics["greencredit.disbursements"], name="loans_opened")
-    async def loans_opened(stream: Any) -> None:
-        await runtime.run(stream, process_loan_events)
-
-    @app.agent(topics["greencredit.repayments"], name="repayments")
-    async def repayments(stream: Any) -> None:
-        await runtime.run(stream, process_loan_events)
-
-    @app.agent(topics["greencredit.loan-servicing"], name="loan_servicing")
-    async def loan_servicing(stream: Any) -> None:
-        await runtime.run(stream, process_loan_events)
-
-    @app.agent(topics["greencredit.loan-clock"], name="loan_clock")
-    async def loan_clock(stream: Any) -> None:
-        await runtime.run(stream, process_clock)
-
-    @app.agent(topics["greencredit.customer-updates"], name="customer_updates")
-    async def customer_updates(stream: Any) -> None:
-        await runtime.run(stream, process_contacts)
+    for topic, name, process in (
+        ("greencredit.disbursements", "loans_opened", process_loan_events),
+        ("greencredit.repayments", "repayments", process_loan_events),
+        ("greencredit.loan-servicing", "loan_servicing", process_loan_events),
+        ("greencredit.loan-clock", "loan_clock", process_clock),
+        ("greencredit.customer-updates", "customer_updates", process_contacts),
+    ):
+        runtime.attach(app, topics[topic], name, process)
 
     @app.timer(interval=runtime.settings.daily_check_poll_s)
     async def daily_tick() -> None:

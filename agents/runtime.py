@@ -94,6 +94,14 @@ class Runtime:
         if self._engine is not None:
             self._engine.forget_chain_heads()
 
+    def attach(self, app: faust.App, channel: faust.TopicT, name: str, process: Processor) -> None:
+        """Register a Faust agent named `name` that runs `process` over `channel` in batches."""
+
+        async def agent(stream: faust.StreamT) -> None:
+            await self.run(stream, process)
+
+        app.agent(channel, name=name)(agent)
+
     async def run(self, stream: faust.StreamT, process: Processor) -> None:
         """Consume `stream` in batches with `process` until the worker stops."""
         size, within = self.settings.worker_batch_size, self.settings.worker_batch_within_s

@@ -216,7 +216,4 @@ async def _check_purposes(
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     """Attach the transactions agent to the Faust app."""
-
-    @app.agent(topics["greencredit.transactions"], name="transactions")
-    async def transactions_agent(stream: Any) -> None:
-        await runtime.run(stream, process_transactions)
+    runtime.attach(app, topics["greencredit.transactions"], "transactions", process_transactions)

@@ -6,7 +6,6 @@ and one ONNX thread, as a worker runs it.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.results_io import write_result
 from greencredit.infra.face_blacklist import BlacklistMatcher
 from greencredit.models.face import FaceEmbedder
 
@@ -61,9 +61,7 @@ def main() -> dict:
         "cores": 1,
         "python": platform.python_version(),
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(RESULTS, result)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from bench.results_io import write_result  # noqa: E402
 from greencredit.infra.face_blacklist import BlacklistMatcher, normalise_embeddings  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "face_blacklist.json"
@@ -75,10 +75,7 @@ def main() -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(RESULTS, result)
 
 
 if __name__ == "__main__":

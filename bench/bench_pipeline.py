@@ -8,7 +8,6 @@ its cores, so the numbers are for the whole stack on one box.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.results_io import write_result
 from greencredit.infra.embedded import EmbeddedStack, free_port
 from greencredit.infra.endpoints import Endpoints
 from greencredit.infra.topic_admin import ensure_topics
@@ -194,9 +194,7 @@ def main() -> dict[str, Any]:
         "targets": {"pipeline_vs_passthrough": 0.8, "p99_ms": 35, "p50_ms": 10},
         "machine": f"{os.cpu_count()} cores, broker + redis + worker + load generator together",
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(RESULTS, result)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ The timed kernel starts from feature matrices: decoding and Redis are measured e
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.results_io import write_result
 from greencredit.models.bp import BpCreditModel
 from greencredit.models.bp_features import BP_FEATURE_NAMES, load_german_credit
 from greencredit.models.fusion import INDICATORS, FusionPolicy, fuse_batch
@@ -92,10 +92,7 @@ def main() -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(RESULTS, result)
 
 
 if __name__ == "__main__":
