@@ -8,7 +8,7 @@ an embedding.
     key                          type    content                                       TTL
     gc:face:bl:{entry_id}        hash    embedding (float32 LE bytes), dim, reason_code, none
                                          added_by, added_at (ISO UTC), model_version
-    gc:face:bl:index             zset    entry_id -> added_at (epoch ms)               none
+    gc:face:bl:index             zset    entry_id -> blacklist version when added      none
     gc:face:bl:dim               string  the blacklist's embedding dimension          none
     gc:face:bl:version           string  counter, INCR on every add/remove            none
     gc:face:bl:audit             stream  action, entry_id, actor, at, reason_code      MAXLEN ~
@@ -47,7 +47,7 @@ _EMBEDDING_DTYPE = np.dtype("<f4")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")  # codes and ids, never free text (no PII)
 
 # KEYS: entry, index, dim, version, audit. ARGV: entry_id, embedding, dim, reason_code,
-# actor, added_at, model_version, score (epoch ms), audit maxlen.
+# actor, added_at, model_version, audit maxlen.
 # Returns the new version, or {err} when the dimension does not match the blacklist's.
 _ADD = """
 local dim = redis.call('GET', KEYS[3])
@@ -57,9 +57,10 @@ end
 redis.call('SET', KEYS[3], ARGV[3])
 redis.call('HSET', KEYS[1], 'embedding', ARGV[2], 'dim', ARGV[3], 'reason_code', ARGV[4],
   'added_by', ARGV[5], 'added_at', ARGV[6], 'model_version', ARGV[7])
-redis.call('ZADD', KEYS[2], ARGV[8], ARGV[1])
 local version = redis.call('INCR', KEYS[4])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], '*', 'action', 'add', 'entry_id', ARGV[1],
+-- Scored by the version, not the clock: two adds in one millisecond keep their order.
+redis.call('ZADD', KEYS[2], version, ARGV[1])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'action', 'add', 'entry_id', ARGV[1],
   'actor', ARGV[5], 'at', ARGV[6], 'reason_code', ARGV[4])
 return version
 """
@@ -237,7 +238,6 @@ class FaceBlacklist:
                     actor,
                     now.isoformat(),
                     model_version,
-                    int(now.timestamp() * 1000),
                     AUDIT_MAXLEN,
                 ],
             )
