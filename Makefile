@@ -39,6 +39,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python -m bench
 
 # Retraining needs the optional `train` extra (scikit-learn, skl2onnx, onnx, torch, scikit-image).
