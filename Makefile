@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration lint format bench train clean stack-up stack-down
+.PHONY: install demo test test-unit test-integration lint format bench train clean stack-up stack-down browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,25 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m greencredit demo
 
-test: $(STAMP)
+# Debian's chromium for the console's browser tests (Playwright drives it through
+# executablePath; no browser download). Installed only as root with apt-get; otherwise the
+# reason is printed, make goes on and those tests report themselves as skipped.
+CHROMIUM_PACKAGES := chromium chromium-driver
+browser:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "browser: /usr/bin/chromium is installed"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "browser: skipped, not root (apt-get install $(CHROMIUM_PACKAGES) to run the browser tests)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: skipped, no apt-get on this machine (the browser tests will be skipped)"; \
+	else \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends $(CHROMIUM_PACKAGES) \
+		|| { apt-get update && apt-get install -y --no-install-recommends $(CHROMIUM_PACKAGES); } \
+		|| echo "browser: apt-get could not install $(CHROMIUM_PACKAGES); the browser tests will be skipped"; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 test-unit: $(STAMP)

@@ -16,6 +16,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from greencredit.infra.feature_store import ApplicationKeys
+from greencredit.models.application_checks import application_problem
 from greencredit.models.features import (
     ApplicationVelocity,
     DeviceRule,
@@ -36,6 +37,7 @@ from greencredit.models.green import (
 from greencredit.models.monitoring import observe_scores
 from greencredit.models.pricing import loan_schedule
 from greencredit.models.scoring import ApplicationContext, ScoredApplication
+from greencredit.streams.errors import InvalidEvent
 from greencredit.streams.masking import mask_card, pseudonym
 from greencredit.streams.records import decision_record, model_health_record, output_event_id
 
@@ -141,7 +143,6 @@ def _disbursement(
     application: dict[str, Any],
     scored: ScoredApplication,
     decision_id: str,
-    now: datetime,
     pricing: GreenPricing,
     funder_id: str | None,
 ) -> dict[str, Any]:
@@ -149,16 +150,21 @@ def _disbursement(
     annual_rate_bps, discount_bps = price(
         pricing, scored.result.score, application["purpose"], taxonomy
     )
+    # The loan starts on the application's business date, not the processing date: a
+    # redelivery or a replay after an outage then yields the same schedule.
     schedule = loan_schedule(
         application["requested_amount_minor"],
         annual_rate_bps,
         application["term_months"],
-        now.date(),
+        application["occurred_at"].astimezone(UTC).date(),
     )
     return {
         "event_id": output_event_id("disbursement", application["event_id"]),
         "tenant_id": application["tenant_id"],
-        "occurred_at": now,
+        # The loan's business time (its schedule and opening date follow it), not the
+        # processing time: in production the two are seconds apart, and a replay after an
+        # outage must open the loan on the day it was applied for.
+        "occurred_at": application["occurred_at"],
         "schema_version": 1,
         "loan_id": f"loan-{application['application_id']}",
         "application_id": application["application_id"],
@@ -193,7 +199,14 @@ async def process_applications(
     """Turn a batch of raw application messages into outputs and bookkeeping."""
     now = now or datetime.now(UTC)
     result = BatchResult()
-    decoded = engine.decode_all(messages, result.outputs)
+    decoded: list[tuple[Incoming, dict[str, Any]]] = []
+    for message, application in engine.decode_all(messages, result.outputs):
+        # Decodable but outside the contract's ranges: a dead letter, not a batch failure.
+        problem = application_problem(application, now)
+        if problem is None:
+            decoded.append((message, application))
+        else:
+            result.outputs.append(engine.dead_letter(message, InvalidEvent(problem)))
     if not decoded:
         return result
     ids = [app["event_id"] for _, app in decoded]
@@ -395,7 +408,7 @@ async def _emit_decisions(
         if claim.state == "sent":
             continue
         pricing = extensions[application["tenant_id"]].pricing
-        record = _disbursement(application, item, decision_id, now, pricing, funder)
+        record = _disbursement(application, item, decision_id, pricing, funder)
         result.after_emit.append(partial(engine.store.start_purpose_watch, record))
         result.outputs.append(
             Outgoing(

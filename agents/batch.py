@@ -34,9 +34,16 @@ class BatchResult:
     after_emit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
-async def finish_batch(engine: Engine, result: BatchResult, sink: Sink) -> None:
+async def finish_batch(
+    engine: Engine,
+    result: BatchResult,
+    sink: Sink,
+    on_acked: Callable[[BatchResult], None] | None = None,
+) -> None:
     """Send, await acks, then record done markers, disbursements and pending labels."""
     await engine.emit(result.outputs, sink)
+    if on_acked is not None:
+        on_acked(result)  # metrics: the moment the broker acknowledged the outputs
     for task in result.after_emit:
         try:
             await task()

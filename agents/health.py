@@ -1,14 +1,16 @@
-"""The worker's health page (GET /health/ on the Faust web server) for probes and operators."""
+"""The worker's web pages on the Faust server: /health/ for probes, /metrics for Prometheus."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .metrics import CONTENT_TYPE
+
 __all__ = ["register"]
 
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
-    """Serve liveness plus simple counters; no PII, nothing that needs auth."""
+    """Serve liveness plus simple counters, and the Prometheus metrics; no PII, no auth."""
 
     @app.page("/health/")
     async def health(web: Any, request: Any) -> Any:
@@ -21,3 +23,8 @@ def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
                 "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
             }
         )
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        # aiohttp refuses a charset inside content_type=, so the header is set as is.
+        return web.bytes(runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -250,6 +250,9 @@ def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
     ):
         runtime.attach(app, topics[topic], name, process)
 
+    if not runtime.settings.daily_check_enabled:
+        return
+
     @app.timer(interval=runtime.settings.daily_check_poll_s)
     async def daily_tick() -> None:
         await runtime.daily_tick()

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import faust
@@ -23,6 +24,7 @@ from greencredit.streams.masking import scrub_text
 
 from .batch import BatchResult, finish_batch, incoming_from_events
 from .engine import Engine, Incoming, Outgoing
+from .metrics import DECISIONS, EngineMetrics, occurred_at_by_event_id
 from .sink import KafkaSink
 
 __all__ = ["Processor", "Runtime"]
@@ -44,6 +46,7 @@ class Runtime:
         self._lock = asyncio.Lock()
         self.processed = 0
         self.dead_lettered = 0
+        self.metrics = EngineMetrics(self.monitoring_snapshot)
 
     async def engine(self) -> Engine:
         """The worker's engine, created and started on first use."""
@@ -83,7 +86,7 @@ class Runtime:
             raise RuntimeError("the engine was not started")
         return self._sink
 
-    def monitoring_snapshot(self) -> dict[str, object]:
+    def monitoring_snapshot(self) -> dict[str, dict[str, Any]]:
         """Per-tenant model-monitoring metrics of this worker (empty before any scoring)."""
         if self._engine is None:
             return {}
@@ -113,6 +116,7 @@ class Runtime:
 
     async def handle(self, engine: Engine, messages: list[Incoming], process: Processor) -> None:
         """One batch: process and emit, or dead-letter the batch if that keeps failing."""
+        self.metrics.consumed(messages)
         try:
             result = await process(engine, messages)
         except Exception as exc:  # a bug must not stop the stream
@@ -122,7 +126,12 @@ class Runtime:
         delay = 0.2
         for attempt in range(1, _EMIT_ATTEMPTS + 1):
             try:
-                await finish_batch(engine, result, self._require_sink())
+                await finish_batch(
+                    engine,
+                    result,
+                    self._require_sink(),
+                    lambda done: self._count_emitted(engine, messages, done.outputs),
+                )
                 self.processed += len(messages)
                 self.dead_lettered += sum(
                     o.topic == "greencredit.dead-letter" for o in result.outputs
@@ -143,10 +152,26 @@ class Runtime:
         try:
             await engine.emit(letters, self._require_sink())
             self.dead_lettered += len(letters)
+            self._count_emitted(engine, messages, letters)
         except Exception:
             # Nothing left to try in-process: the offsets were not committed past these
             # messages by us, but Faust may have; the log line is the operator's cue.
             log.exception("could not dead-letter %d messages", len(messages))
+
+    def _count_emitted(
+        self, engine: Engine, messages: list[Incoming], outputs: Sequence[Outgoing]
+    ) -> None:
+        """Feed acknowledged outputs to the metrics; a metrics bug must not fail the batch."""
+        acked_at = datetime.now(UTC)
+        try:
+            occurred = (
+                occurred_at_by_event_id(engine.codec, messages)
+                if any(o.topic == DECISIONS for o in outputs)
+                else {}
+            )
+            self.metrics.emitted(outputs, acked_at, occurred)
+        except Exception:  # the outputs are out: re-sending them over a metric would be wrong
+            log.exception("metrics update failed")
 
 
 class _ProcessingError(Exception):

@@ -87,8 +87,24 @@ class Settings(BaseSettings):
         gt=0,
         description="How often workers check whether today's loan-ageing tick was published.",
     )
+    daily_check_enabled: bool = Field(
+        default=True,
+        description="Publish the daily loan-ageing tick from the wall clock. The demo turns it "
+        "off because its simulator owns the clock and publishes one tick per simulated day.",
+    )
     local_timezone: str = Field(
         default="Asia/Shanghai", description="Customers' time zone for night-time rules."
+    )
+
+    # --- Fraud-ops console (greencredit console) -----------------------------------
+    # Loopback by default: the console has no login of its own; expose it only behind the
+    # company's authenticating proxy (which should set the X-Analyst-Id header).
+    console_host: str = Field(default="127.0.0.1", description="Address the console binds.")
+    console_port: int = Field(default=8088, ge=1, le=65535, description="Console HTTP port.")
+    # Cases kept in memory (newest win). Memory is about 2-4 KB per case; the console
+    # re-reads the topics from their start when it restarts, so nothing is lost by the bound.
+    console_max_cases: int = Field(
+        default=5000, ge=10, le=1_000_000, description="Alerts and reviews the console keeps."
     )
 
     # --- Models -------------------------------------------------------------------

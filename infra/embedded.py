@@ -228,8 +228,8 @@ class EmbeddedStack:
             raise
         return ServerProcess(name, pid, f"127.0.0.1:{port}", argv[0], str(log_path))
 
-    def _start_tansu(self, timeout: float) -> ServerProcess:
-        port = free_port()
+    def _start_tansu(self, timeout: float, port: int | None = None) -> ServerProcess:
+        port = port or free_port()
         url = f"tcp://127.0.0.1:{port}"
         argv = [
             tansu_binary(),
@@ -243,8 +243,8 @@ class EmbeddedStack:
         ]
         return self._spawn("kafka", argv, port, timeout)
 
-    def _start_redis(self, timeout: float) -> ServerProcess:
-        port = free_port()
+    def _start_redis(self, timeout: float, port: int | None = None) -> ServerProcess:
+        port = port or free_port()
         argv = [
             redis_server_binary(),
             "--port",
@@ -261,6 +261,24 @@ class EmbeddedStack:
             "no",
         ]
         return self._spawn("redis", argv, port, timeout)
+
+    def restart(self, name: str, timeout: float = 30.0) -> ServerProcess:
+        """Stop (if still alive) and start again the recorded `kafka` or `redis`, same port.
+
+        Fault tests take a server away mid-stream and bring it back where clients expect
+        it. Both run on memory storage: the restarted server starts empty.
+        """
+        state = self.read_state()
+        old = next((p for p in state.processes if p.name == name), None) if state else None
+        if state is None or old is None:
+            raise StackError(f"no {name} server recorded in {self.state_path}")
+        _stop_pid(old.pid, old.binary, interrupt_first=(name == "kafka"))
+        port = int(old.address.rsplit(":", 1)[1])
+        starter = self._start_tansu if name == "kafka" else self._start_redis
+        new = starter(timeout, port)
+        state.processes = [new if p is old else p for p in state.processes]
+        self.state_path.write_text(state.to_json(), encoding="utf-8")
+        return new
 
     # -- down --------------------------------------------------------------------------
     def down(self) -> list[str]:

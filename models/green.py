@@ -2,8 +2,9 @@
 
 Everything here is pure except :func:`load_taxonomy`, which reads the one shipped data file
 (models/config/green_taxonomy.json). Money is integer minor units; rates are integer basis
-points. Figures without a verified public source are null in the data file, and every
-function that would use one answers ``None`` instead of guessing.
+points. Every CO2e factor in the data file is derived from named, sourced inputs and is
+recomputed on load (models/co2e_derivation.py); a factor without a defensible public input is
+null, and every function that would use one answers ``None`` instead of guessing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import orjson
+
+from .co2e_derivation import (
+    Derivation,
+    DerivationError,
+    parse_derivation,
+    parse_grade_derivations,
+)
 
 __all__ = [
     "DEFAULT_TAXONOMY_PATH",
@@ -93,7 +101,9 @@ class Co2eFactor:
     """kg CO2e a green purchase avoids: per item over its lifetime, or per currency unit.
 
     When ``by_grade`` is non-empty it replaces ``kg_co2e_avoided``: the estimate then
-    depends on the label grade, and an unlisted grade gets none.
+    depends on the label grade, and an unlisted grade gets none. A stated figure always
+    comes with the derivation it was recomputed from (``derivation`` or, per grade,
+    ``grade_derivations``).
     """
 
     basis: str
@@ -104,6 +114,8 @@ class Co2eFactor:
     currency: str | None = None
     by_grade: Mapping[str, float | None] = field(default_factory=dict)
     note: str = ""
+    derivation: Derivation | None = None
+    grade_derivations: Mapping[str, Derivation] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,7 +167,42 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def _co2e(raw: Any, where: str) -> Co2eFactor:
+def _derivations(
+    raw: Any, where: str, sources: Mapping[str, str], kg: float | None, by_grade: dict[str, Any]
+) -> tuple[Derivation | None, dict[str, Derivation]]:
+    """Parse the derivation and check every stated figure equals what it recomputes to."""
+    stated = [kg, *by_grade.values()]
+    if raw is None:
+        if any(v is not None for v in stated):
+            raise GreenTaxonomyError(f"{where}: a stated factor needs a derivation from sources")
+        return None, {}
+    try:
+        if not by_grade:
+            derivation = parse_derivation(raw, where, sources)
+            if kg != derivation.value():
+                raise GreenTaxonomyError(
+                    f"{where}: kg_co2e_avoided {kg!r} but its inputs give {derivation.value()!r}"
+                )
+            return derivation, {}
+        base = parse_derivation(raw, where, sources, per_grade=True)
+        grades = parse_grade_derivations(raw.get("per_grade"), base, f"{where}.per_grade", sources)
+    except DerivationError as exc:
+        raise GreenTaxonomyError(str(exc)) from exc
+    if set(grades) != {g for g, v in by_grade.items() if v is not None} or kg is not None:
+        raise GreenTaxonomyError(
+            f"{where}: per_grade must derive exactly the non-null by_grade grades, "
+            "and kg_co2e_avoided must be null"
+        )
+    for grade, derivation in grades.items():
+        if by_grade[grade] != derivation.value():
+            raise GreenTaxonomyError(
+                f"{where}.by_grade.{grade}: {by_grade[grade]!r} but its inputs give "
+                f"{derivation.value()!r}"
+            )
+    return None, grades
+
+
+def _co2e(raw: Any, where: str, sources: Mapping[str, str]) -> Co2eFactor:
     if not isinstance(raw, Mapping):
         raise GreenTaxonomyError(f"{where}: a green purpose needs a co2e object, got {raw!r}")
     basis = raw.get("basis")
@@ -180,6 +227,9 @@ def _co2e(raw: Any, where: str) -> Co2eFactor:
     note = raw.get("note", "")
     if kg is None and all(v is None for v in by_grade.values()):
         note = _text(note, f"{where}.note (required when every factor is null)")
+    derivation, grade_derivations = _derivations(
+        raw.get("derivation"), f"{where}.derivation", sources, kg, by_grade
+    )
     return Co2eFactor(
         basis=basis,
         kg_co2e_avoided=kg,
@@ -189,10 +239,12 @@ def _co2e(raw: Any, where: str) -> Co2eFactor:
         currency=currency,
         by_grade=MappingProxyType(by_grade),
         note=note,
+        derivation=derivation,
+        grade_derivations=MappingProxyType(grade_derivations),
     )
 
 
-def _rule(name: str, raw: Any) -> PurposeRule:
+def _rule(name: str, raw: Any, sources: Mapping[str, str]) -> PurposeRule:
     where = f"purpose {name}"
     if not isinstance(raw, Mapping):
         raise GreenTaxonomyError(f"{where}: must be an object, got {raw!r}")
@@ -208,7 +260,7 @@ def _rule(name: str, raw: Any) -> PurposeRule:
     if green and not mccs:
         raise GreenTaxonomyError(f"{where}.mccs: a green purpose needs fitting MCCs")
     if green:
-        co2e: Co2eFactor | None = _co2e(raw.get("co2e"), f"{where}.co2e")
+        co2e: Co2eFactor | None = _co2e(raw.get("co2e"), f"{where}.co2e", sources)
     elif raw.get("co2e") is not None:
         raise GreenTaxonomyError(f"{where}.co2e: a non-green purpose must have co2e null")
     else:
@@ -231,8 +283,18 @@ def taxonomy_from_dict(raw: Mapping[str, Any]) -> GreenTaxonomy:
     version = raw.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise GreenTaxonomyError(f"taxonomy: version must be a positive integer, got {version!r}")
-    rules = {name: _rule(name, purposes[name]) for name in LOAN_PURPOSES}
+    sources = _sources(raw.get("_sources", {}))
+    rules = {name: _rule(name, purposes[name], sources) for name in LOAN_PURPOSES}
     return GreenTaxonomy(MappingProxyType(rules), version)
+
+
+def _sources(raw: Any) -> dict[str, str]:
+    """The ``_sources`` table: key -> full citation; derivation inputs may only cite its keys."""
+    if not isinstance(raw, Mapping):
+        raise GreenTaxonomyError(f"taxonomy: _sources must be an object, got {raw!r}")
+    for key, citation in raw.items():
+        _text(citation, f"taxonomy: _sources.{key}")
+    return dict(raw)
 
 
 def load_taxonomy(path: Path | str | None = None) -> GreenTaxonomy:

@@ -19,12 +19,13 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so `greencredit --help` lists every group from one place.
-    from . import ahp, audit, demo, events, face, portfolio, scoring, stack, worker
+    from . import ahp, audit, console, demo, events, face, portfolio, scoring, stack, worker
 
     app.add_typer(stack.stack_app, name="stack")
     app.add_typer(stack.topics_app, name="topics")
     app.command("validate")(events.validate_command)
-    app.command("produce")(events.produce_command)
+    app.command("publish")(events.publish_command)
+    app.command("produce", hidden=True)(events.publish_command)  # the old name still works
     app.command("tail")(events.tail_command)
     app.command("score")(scoring.score_command)
     app.add_typer(scoring.train_app, name="train")
@@ -35,6 +36,7 @@ def _register() -> None:
     app.command("demo")(demo.demo_command)
     app.command("portfolio")(portfolio.portfolio_command)
     app.add_typer(face.face_app, name="face")
+    app.command("console")(console.console_command)
 
 
 _register()

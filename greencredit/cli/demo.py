@@ -1,67 +1,51 @@
-"""`greencredit demo`: the engine end to end on the embedded stack, with a summary.
+"""`greencredit demo`: the engine on simulated traffic, with a live view and a summary.
 
-Starts the embedded broker and Redis (or uses KAFKA_BOOTSTRAP_SERVERS / REDIS_URL), a
-worker process, publishes a simulated day of events (applications, device signals,
-transactions, planted fraud, poison messages), then analyst labels for the reviews, waits
-for the engine, prints what came out and verifies the audit chain.
+Starts the embedded broker and Redis (or uses KAFKA_BOOTSTRAP_SERVERS / REDIS_URL), the
+worker(s) and the simulator; shows the live view; ends with a summary table, the detection
+report against the simulator's ground truth and an audit-chain check.
 """
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
-from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
+from greencredit.demo.live import LiveView
+from greencredit.demo.observer import Observer
+from greencredit.demo.runner import DemoRun, seed_blacklist
+from greencredit.demo.summary import summary as build_summary
 from greencredit.infra.audit_head import partitions_of, verify_partition
 from greencredit.infra.embedded import EmbeddedStack
 from greencredit.infra.endpoints import Endpoints
 from greencredit.infra.topic_admin import ensure_topics
 from greencredit.infra.worker_process import WorkerProcess
-from greencredit.models.scoring import GREEN_PURPOSES
 from greencredit.settings import get_settings
 from greencredit.streams.codec import AvroCodec
-from greencredit.streams.publish import EventPublisher, ReadResult, read_topic
-from greencredit.streams.simulator import Simulator
+from greencredit.streams.simulation.scenario import Scenario
 
 from ._output import fail, print_json
-from .portfolio import read_portfolio
 
-console = Console()
-ESCALATIONS = "greencredit.delinquency-escalations"
-
-
-def _read(config: dict[str, Any], topic: str, codec: AvroCodec) -> list[ReadResult]:
-    return list(read_topic(config, topic, codec, idle_timeout=1.0))
-
-
-def _wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    fail(f"demo: timed out waiting for {what}")
-
-
-def _money(minor: int) -> str:
-    return f"{minor // 100:,}.{minor % 100:02d}"
+console = Console(stderr=True)
 
 
 def demo_command(
-    applications: int = typer.Option(200, help="Simulated applications."),
+    customers: int = typer.Option(400, min=20, help="Simulated honest customers."),
+    days: int = typer.Option(90, min=45, help="Simulated days."),
+    seed: int = typer.Option(7, help="Seed: the same seed gives the same traffic."),
+    workers: int = typer.Option(1, min=1, max=8, help="Worker processes (one consumer group)."),
+    summary_file: Path | None = typer.Option(None, "--summary", help="Write the summary JSON here."),
+    dump: Path | None = typer.Option(None, help="Write every topic, decoded and masked, to DIR/<topic>.jsonl."),
     keep: bool = typer.Option(False, help="Leave the stack running afterwards."),
-    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    seed: int = typer.Option(7),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
-    """Run the engine on a simulated stream and print what it decided."""
+    """Simulate customers, fraud and repayments for DAYS days and show what the engine did."""
     settings = get_settings()
     stack = EmbeddedStack(settings.state_dir)
     state = stack.up(settings.kafka_bootstrap_servers, settings.redis_url)
@@ -70,218 +54,86 @@ def demo_command(
     ensure_topics(config)
     codec = AvroCodec()
     work = Path(tempfile.mkdtemp(prefix="greencredit-demo-"))
-    worker = WorkerProcess(endpoints, work, "demo-worker").start()
+    console.print(f"[bold]greencredit demo[/] kafka={endpoints.kafka} redis={endpoints.redis} logs: {work}")
+    scenario = Scenario(customers=customers, days=days, seed=seed)
+    seed_blacklist(endpoints.redis, scenario.faces)
+    # The simulator owns the clock: the workers must not tick on the wall-clock date.
+    pool = [
+        WorkerProcess(endpoints, work, f"demo-worker-{n}", DAILY_CHECK_ENABLED="false").start()
+        for n in range(workers)
+    ]
+    observer = Observer(config, codec, dump)
+    observer.start()
+    view = LiveView(days)
     try:
-        if not json_output:
-            console.print(
-                f"[bold]greencredit demo[/] kafka={endpoints.kafka} "
-                f"redis={endpoints.redis}  worker log: {worker.log_path}"
-            )
-        worker.wait_assigned(timeout=90)
-        summary = _run(config, codec, Simulator(seed=seed), applications, worker)
+        for worker in pool:
+            worker.wait_assigned(timeout=90)
+        quiet = Console(stderr=True, quiet=True)  # --json: nothing but the JSON on stdout
+        with Live(view.render(observer), console=quiet if json_output else console,
+                  refresh_per_second=4) as live:
+            def refresh() -> None:
+                view.auc = run.auc
+                view.advance()
+                live.update(view.render(observer))
+
+            run = DemoRun(config, codec, scenario, observer, refresh)
+            seconds = run.run()
+            live.update(view.render(observer))
+        health = [w.health() or {} for w in pool]
+        result = build_summary(observer, scenario, {
+            "simulation": {"customers": customers, "days": days, "seed": seed, "workers": workers,
+                           "start": scenario.start.isoformat(), "wall_seconds": round(seconds, 1)},
+            "online_lr_auc": run.auc,
+            "audit_chain": _audit(config, codec),
+            "worker_processed": sum(h.get("processed", 0) for h in health),
+        })
     except RuntimeError as exc:
-        fail(str(exc))
+        fail(f"demo: {exc}")
     finally:
-        worker.stop()
+        observer.stop()
+        observer.join(timeout=10)
+        for worker in pool:
+            worker.stop()
         if not keep:
             stack.down()
+    if summary_file is not None:
+        summary_file.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     if json_output:
-        print_json(summary)
+        print_json(result)
     else:
-        _print(summary)
+        _print(result)
 
 
-def _run(
-    config: dict[str, Any],
-    codec: AvroCodec,
-    sim: Simulator,
-    applications: int,
-    worker: WorkerProcess,
-) -> dict[str, Any]:
-    stream = sim.stream(applications=applications)
-    started_ids = {e["event_id"] for t, e in stream.events if t == "greencredit.loan-applications"}
-    publisher = EventPublisher(config, codec)
-    t0 = time.monotonic()
-    for topic, event in stream.events:
-        publisher.publish(topic, event)
-    for topic, raw in stream.poison:
-        publisher.publish_raw(topic, raw, key=b"poison")
-    publisher.flush()
-
-    def decided() -> list[dict[str, Any]]:
-        results = _read(config, "greencredit.decisions", codec)
-        return [
-            r.event.value
-            for r in results
-            if r.event and r.event.value["application_event_id"] in started_ids
-        ]
-
-    _wait_until(
-        lambda: len({d["application_event_id"] for d in decided()}) >= len(started_ids),
-        180,
-        "all decisions",
-    )
-    elapsed = time.monotonic() - t0
-    decisions = {d["application_event_id"]: d for d in decided()}.values()
-    _label_reviews(publisher, sim, decisions)
-    post_loan = _post_loan_month(config, codec, publisher, sim)
-    time.sleep(2)  # let the learner take the labels
-    summary = _summary(config, codec, stream, list(decisions), elapsed, worker)
-    summary["post_loan"] = post_loan
-    portfolio = read_portfolio(config, codec).get(sim.tenant_id, {})
-    summary["green_portfolio"] = {
-        "loans": portfolio.get("loans"),
-        "green_loans": portfolio.get("green_loans"),
-        "principal": _money(portfolio.get("principal_minor", 0)),
-        "green_principal": _money(portfolio.get("green_principal_minor", 0)),
-        # The taxonomy has no verified emission factors yet: say so rather than print 0.
-        "co2e_avoided_kg": portfolio.get("co2e_avoided_kg") or "no verified factors yet",
-    }
-    return summary
-
-
-def _post_loan_month(
-    config: dict[str, Any], codec: AvroCodec, publisher: EventPublisher, sim: Simulator
-) -> dict[str, Any]:
-    """A month later: most borrowers pay instalment 1, some do not; the daily check runs."""
-    loans = [r.event.value for r in _read(config, "greencredit.disbursements", codec) if r.event]
-    if not loans:
-        return {}
-    missed = {loan["loan_id"] for n, loan in enumerate(loans) if n % 8 == 0}
-    for n, loan in enumerate(loans):
-        if loan["loan_id"] in missed:
-            continue
-        first = loan["schedule"][0]
-        paid_at = datetime.combine(first["due_date"], datetime.min.time(), tzinfo=UTC)
-        publisher.publish(
-            "greencredit.repayments",
-            {
-                "event_id": sim._id("repayment", n),
-                "tenant_id": loan["tenant_id"],
-                "occurred_at": paid_at,
-                "schema_version": 1,
-                "loan_id": loan["loan_id"],
-                "instalment_number": 1,
-                "due_date": first["due_date"],
-                "amount_due_minor": first["amount_due_minor"],
-                "amount_paid_minor": first["amount_due_minor"],
-                "currency": loan["currency"],
-                "paid_at": paid_at,
-            },
-        )
-    publisher.flush()
-    time.sleep(2)  # repayments before the check, as in a real day
-    as_of = max(loan["schedule"][0]["due_date"] for loan in loans) + timedelta(days=10)
-    publisher.publish(
-        "greencredit.loan-clock",
-        {
-            "event_id": sim._id("tick", 0),
-            "tenant_id": "*",
-            "occurred_at": sim.now,
-            "schema_version": 1,
-            "as_of": as_of,
-        },
-    )
-    publisher.flush()
-
-    def escalated() -> list[dict[str, Any]]:
-        return [r.event.value for r in _read(config, ESCALATIONS, codec) if r.event]
-
-    _wait_until(
-        lambda: len({e["loan_id"] for e in escalated()}) >= len(missed),
-        60,
-        "delinquency escalations",
-    )
-    escalations = escalated()
-    return {
-        "daily_check_as_of": as_of.isoformat(),
-        "loans_missing_instalment_1": len(missed),
-        "escalations": dict(
-            Counter(f"{e['level']} -> {e['collection_mode']}/{e['channel']}" for e in escalations)
-        ),
-    }
-
-
-def _label_reviews(publisher: EventPublisher, sim: Simulator, decisions: Any) -> None:
-    """Fraud ops label what they reviewed; the planted patterns are the bad ones."""
-    for n, decision in enumerate(d for d in decisions if d["decision"] == "REVIEW"):
-        bad = any(r["code"] in ("DEVICE_FARM", "RISKY_DEVICE") for r in decision["reasons"])
-        publisher.publish(
-            "greencredit.analyst-feedback",
-            {
-                "event_id": sim._id("feedback", n),
-                "tenant_id": sim.tenant_id,
-                "occurred_at": sim.now,
-                "schema_version": 1,
-                "subject_event_id": decision["application_event_id"],
-                "subject_type": "APPLICATION",
-                "label": "DEFAULTED" if bad else "REPAID",
-                "analyst_id": "demo-analyst",
-                "case_id": f"review-{decision['application_id']}",
-            },
-        )
-    publisher.flush()
-
-
-def _summary(
-    config: dict[str, Any],
-    codec: AvroCodec,
-    stream: Any,
-    decisions: list[dict],
-    elapsed: float,
-    worker: WorkerProcess,
-) -> dict[str, Any]:
-    disbursements = [
-        r.event.value for r in _read(config, "greencredit.disbursements", codec) if r.event
-    ]
-    alerts = [r.event.value for r in _read(config, "greencredit.fraud-alerts", codec) if r.event]
-    letters = [r.event.value for r in _read(config, "greencredit.dead-letter", codec) if r.event]
-    by_app = {d["application_id"]: d for d in decisions}
-    green = [d for d in disbursements if d["purpose"] in GREEN_PURPOSES]
+def _audit(config: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
     audit = {}
     for topic in ("greencredit.decisions", "greencredit.disbursements"):
-        reports = [
-            verify_partition(config, topic, p, codec).report for p in partitions_of(config, topic)
-        ]
-        audit[topic] = {
-            "records": sum(r.count for r in reports),
-            "intact": all(r.ok for r in reports),
-        }
-    health = worker.health() or {}
-    return {
-        "applications": len(decisions),
-        "seconds_to_decide_all": round(elapsed, 1),
-        "decisions": dict(Counter(d["decision"] for d in decisions)),
-        "median_score": round(statistics.median(d["score"] for d in decisions), 3),
-        "planted": {
-            name: {app: by_app[app]["decision"] for app in apps if app in by_app}
-            for name, apps in stream.planted.items()
-            if name != "takeover"
-        },
-        "disbursements": {
-            "count": len(disbursements),
-            "principal": _money(sum(d["amount_minor"] for d in disbursements)),
-            "green_count": len(green),
-            "green_principal": _money(sum(d["amount_minor"] for d in green)),
-            "mean_rate_bps": round(statistics.mean(d["annual_rate_bps"] for d in disbursements))
-            if disbursements
-            else None,
-        },
-        "fraud_alerts": dict(Counter(f"{a['source']}/{a['severity']}" for a in alerts)),
-        "takeover_alerted": any(a["source_event_id"] in stream.planted["takeover"] for a in alerts),
-        "dead_letters": dict(Counter(f"{d['source_topic']}: {d['error_type']}" for d in letters)),
-        "audit_chain": audit,
-        "worker": {k: health.get(k) for k in ("processed", "dead_lettered")},
-    }
+        reports = [verify_partition(config, topic, p, codec).report for p in partitions_of(config, topic)]
+        audit[topic.removeprefix("greencredit.")] = {
+            "records": sum(r.count for r in reports), "intact": all(r.ok for r in reports)}
+    return audit
 
 
-def _print(summary: dict[str, Any]) -> None:
+def _print(result: dict[str, Any]) -> None:
+    out = Console()
     table = Table(title="greencredit demo summary", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
-    for key, value in summary.items():
-        table.add_row(key.replace("_", " "), _format(value))
-    console.print(table)
+    for key, value in result.items():
+        if key != "detection":
+            table.add_row(key.replace("_", " "), _format(value))
+    out.print(table)
+    detection = Table(title="detection against the simulator's ground truth (per case)")
+    for column in ("typology", "cases", "found", "false +", "precision", "recall", "event precision", "event recall"):
+        detection.add_column(column, justify="right" if column != "typology" else "left")
+    for name, row in result["detection"].items():
+        detection.add_row(name, str(row["cases"]), str(row["cases_found"]), str(row["false_positives"]),
+                          _num(row["precision"]), _num(row["recall"]),
+                          _num(row["event_precision"]), _num(row["event_recall"]))
+    out.print(detection)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _format(value: Any) -> str:

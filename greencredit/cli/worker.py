@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import urllib.error
 import urllib.request
@@ -9,8 +10,11 @@ import urllib.request
 import orjson
 import typer
 
+from greencredit.infra.broker_wait import broker_problem, wait_for_broker
 from greencredit.infra.embedded import StackError
-from greencredit.settings import get_settings
+from greencredit.infra.endpoints import resolve_endpoints
+from greencredit.settings import Settings, get_settings
+from greencredit.streams.topics import TOPICS
 
 from ._output import fail, print_json
 
@@ -27,6 +31,7 @@ def worker_command(
     except StackError as exc:
         fail(str(exc))
     settings = get_settings()
+    _wait_for_broker(settings)
     sys.argv = [
         "greencredit worker",
         "worker",
@@ -38,6 +43,25 @@ def worker_command(
         settings.worker_web_host,
     ]
     app.main()
+
+
+def _wait_for_broker(settings: Settings) -> None:
+    """Faust exits when the broker is not up yet: wait (logged, with backoff) instead."""
+    config = settings.kafka_client_config(resolve_endpoints(settings).kafka)
+    inputs = [t.name for t in TOPICS if t.direction == "input"]
+    # Faust has not configured logging yet: give the waiting lines a handler of their own.
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    )
+    waiting = logging.getLogger("greencredit.infra.broker_wait")
+    waiting.addHandler(handler)
+    waiting.propagate = False
+    try:
+        wait_for_broker(config["bootstrap.servers"], lambda: broker_problem(config, inputs))
+    finally:
+        waiting.removeHandler(handler)
+        waiting.propagate = True
 
 
 def health_command(

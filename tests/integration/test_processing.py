@@ -19,6 +19,7 @@ from greencredit.agents.engine import Engine, Incoming
 from greencredit.agents.feedback import process_feedback
 from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.agents.transactions import process_transactions
+from greencredit.models.green import default_taxonomy
 from greencredit.settings import Settings
 from greencredit.streams.codec import AvroCodec
 from tests.factories import application, example, native, transaction
@@ -248,6 +249,11 @@ def test_green_pricing_and_funders_shape_the_disbursement(stack, tenant):
     assert by_app["app-05000"]["funder_id"] == "fund-green"  # green mandate first
     assert by_app["app-05001"]["rate_discount_bps"] == 0
     assert by_app["app-05001"]["funder_id"] == "fund-grey"
+    # The estimate comes from the taxonomy's derived factor; a non-green loan carries none.
+    ev_factor = default_taxonomy().purpose("ELECTRIC_VEHICLE").co2e
+    assert ev_factor is not None and ev_factor.kg_co2e_avoided
+    assert by_app["app-05000"]["co2e_avoided_kg"] == ev_factor.kg_co2e_avoided
+    assert by_app["app-05001"]["co2e_avoided_kg"] is None
 
 
 def test_a_loan_no_funder_can_take_goes_to_review(stack, tenant):

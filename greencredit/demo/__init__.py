@@ -1,0 +1,1 @@
+"""`greencredit demo`: the simulator, the engine and a live view, end to end."""

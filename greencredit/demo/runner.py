@@ -1,0 +1,172 @@
+"""Runs the simulated days against the engine and collects the summary.
+
+Per simulated day: publish the day's events, wait until every application published so far
+has its decision, hand new disbursements to the scenario (the borrowers' later repayments and
+spending follow), let the analysts label, then publish the day's loan-ageing tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from greencredit.infra.face_blacklist import FaceBlacklist
+from greencredit.models.face import FaceEmbedder
+from greencredit.schemas import examples_dir
+from greencredit.streams.codec import AvroCodec
+from greencredit.streams.jsonform import from_json_form
+from greencredit.streams.publish import EventPublisher
+from greencredit.streams.simulation.faces import FacePool
+from greencredit.streams.simulation.scenario import Scenario
+from greencredit.streams.topics import topic
+
+from .analysts import Analysts
+from .observer import Observer
+from .summary import rank_auc
+
+__all__ = ["DemoRun", "seed_blacklist"]
+
+POISON = [
+    ("greencredit.loan-applications", b"\x00\x00\x00\x00\x01\x02truncated"),
+    ("greencredit.transactions", b'{"not": "avro"}'),
+    ("greencredit.device-signals", b"\x00\x00\x00\x03\xe7unknown schema id"),
+]
+
+
+async def _add_all(redis_url: str, pool: FacePool) -> list[str]:
+    embedder = FaceEmbedder.load()
+    client = Redis.from_url(redis_url, socket_timeout=5.0)
+    try:
+        blacklist = FaceBlacklist(client)
+        return [
+            await blacklist.add(embedder.embed_image(FacePool.original(face)), "FRAUD",
+                                "demo-fraud-ops", embedder.version)
+            for face in pool.fraudsters
+        ]
+    finally:
+        await client.aclose()
+
+
+def seed_blacklist(redis_url: str, pool: FacePool) -> list[str]:
+    """Put the known fraudsters' faces on the blacklist (embeddings only, audited)."""
+    return asyncio.run(_add_all(redis_url, pool))
+
+
+SLICE_HOURS = 6
+SLICE_PAUSE_S = 0.15
+
+
+def _slices(events: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, dict[str, Any]]]]:
+    """A day's events (in time order) cut into SLICE_HOURS-hour slices, published in turn."""
+    parts: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for item in events:
+        parts.setdefault(item[1]["occurred_at"].hour // SLICE_HOURS, []).append(item)
+    return [parts[key] for key in sorted(parts)]
+
+
+class DemoRun:
+    """One demo run over a scenario; `observer` sees the topics, `on_day` refreshes the view."""
+
+    def __init__(self, config: dict[str, Any], codec: AvroCodec, scenario: Scenario,
+                 observer: Observer, on_day: Callable[[], None]) -> None:
+        self.config = config
+        self.codec = codec
+        self.scenario = scenario
+        self.observer = observer
+        self.on_day = on_day
+        self.publisher = EventPublisher(config, codec)
+        self.analysts = Analysts(scenario)
+        self.applications: set[str] = set()
+        self.auc: dict[str, Any] = {}
+
+    def _publish(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        for topic, event in events:
+            if topic == "greencredit.loan-applications":
+                self.applications.add(event["event_id"])
+            self.publisher.publish(topic, event)
+        self.publisher.flush()
+
+    def _wait_decided(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.observer.lock:
+                missing = len(self.applications - self.observer.decisions.keys())
+            if not missing:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{missing} applications still undecided after {timeout:.0f}s: see the worker log")
+
+    def run(self) -> float:
+        """All the days; returns wall seconds."""
+        started = time.monotonic()
+        example = from_json_form(
+            self.codec.catalog.reader(topic("greencredit.lender-config").schema),
+            orjson.loads((examples_dir() / "lender_config.json").read_bytes()),
+        )
+        self._publish(self.scenario.lender_configs(example))
+        time.sleep(1.5)  # workers refresh lender configs every CONFIG_REFRESH_S
+        for name, raw in POISON:
+            self.publisher.publish_raw(name, raw, key=b"poison")
+        opened: set[str] = set()
+        for day in range(self.scenario.days):
+            for part in _slices(self.scenario.day_events(day)):
+                self._publish(part)
+                self._wait_decided(timeout=180)
+                # Agents of different topics run concurrently: give a device signal a moment
+                # to land before the transactions hours later in the same day are scored.
+                time.sleep(SLICE_PAUSE_S)
+            with self.observer.lock:
+                loans = {d["loan_id"]: d for d in self.observer.disbursements.values()}
+                decisions = dict(self.observer.decisions)
+                alerts = list(self.observer.alerts.values())
+            for loan_id, loan in loans.items():
+                if loan_id not in opened:
+                    opened.add(loan_id)
+                    self.scenario.on_disbursement(loan, day)
+            labels = self.analysts.review(day, list(decisions.values()), alerts)
+            labels += self.analysts.outcomes(day, decisions, loans)
+            self._publish(labels + [self.scenario.tick(day)])
+            self._update_auc()
+            self.on_day()
+        self._settle()
+        return time.monotonic() - started
+
+    def _settle(self, quiet: float = 4.0, timeout: float = 120.0) -> None:
+        """Wait until no output record has arrived for `quiet` seconds (the last ticks)."""
+        deadline = time.monotonic() + timeout
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            with self.observer.lock:
+                total = sum(self.observer.records.values())
+            if total != last:
+                last, since = total, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.2)
+
+    def _update_auc(self, window: int = 150) -> None:
+        """Online-LR risk vs ground truth over the first and the latest `window` decisions."""
+        bad = self.scenario.truth.bad_subjects()
+        with self.observer.lock:
+            ordered = [self.observer.decisions[e] for e in self.observer.decision_order]
+
+        def auc(chunk: list[dict[str, Any]]) -> float | None:
+            rows = [(d["indicators"].get("online_lr_risk"), self._is_bad(d, bad)) for d in chunk]
+            rows = [(s, b) for s, b in rows if s is not None]
+            value = rank_auc([s for s, _ in rows], [b for _, b in rows])
+            return None if value is None else round(value, 3)
+
+        if len(ordered) >= window:
+            self.auc = {"first": auc(ordered[:window]), "recent": auc(ordered[-window:]),
+                        "window": window, "decisions": len(ordered)}
+
+    def _is_bad(self, decision: dict[str, Any], bad: set[str]) -> bool:
+        if decision["application_id"] in bad:
+            return True
+        customer = self.scenario.customer(decision["customer_id"])
+        return customer is not None and customer.credit_bad

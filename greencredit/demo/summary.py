@@ -1,0 +1,144 @@
+"""What the engine flagged per typology, and the demo's summary (the `--summary` JSON)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from greencredit.models.scoring import GREEN_PURPOSES
+from greencredit.streams.simulation.truth import detection_report
+
+from .observer import Observer
+
+__all__ = ["flags_by_typology", "percentile", "rank_auc", "summary"]
+
+# A velocity risk this high means at least the third application within the hour (or the
+# fifth within a day): the engine's own ramp, see models/features.APPLICATION_VELOCITY.
+VELOCITY_FLAG = 0.5
+
+
+def _codes(record: dict[str, Any]) -> set[str]:
+    return {reason["code"] for reason in record.get("reasons", [])}
+
+
+def flags_by_typology(observed: Observer) -> dict[str, set[str]]:
+    """Subjects the engine's outputs flag, per typology, by the typology's own signal.
+
+    Applications by application id, transactions by event id, loans by loan id. Each signal is
+    something a consumer of the output topics can see: a reason code, an indicator, an
+    alert source, an escalation reason.
+    """
+    flags: dict[str, set[str]] = {name: set() for name in (
+        "device_farm", "identity_theft", "velocity_burst", "synthetic_identity",
+        "account_takeover", "green_fund_diversion", "first_payment_default",
+        "gradual_delinquency_cure", "guarantor_default")}
+    with observed.lock:
+        decisions = list(observed.decisions.values())
+        alerts = list(observed.alerts.values())
+        escalations = list(observed.escalations.values())
+        loan_of = dict(observed.loan_of_transaction)
+    for d in decisions:
+        codes = _codes(d)
+        app = d["application_id"]
+        if "DEVICE_FARM" in codes:
+            flags["device_farm"].add(app)
+        if "FACE_BLACKLIST_HIT" in codes:
+            flags["identity_theft"].add(app)
+        if "IDENTITY_INVALID" in codes:
+            flags["synthetic_identity"].add(app)
+        velocity = (d.get("indicators") or {}).get("velocity_risk")
+        if d["decision"] != "APPROVE" and velocity is not None and velocity >= VELOCITY_FLAG:
+            flags["velocity_burst"].add(app)
+    for a in alerts:
+        codes = _codes(a)
+        if "SIM_SWAP_LARGE_AMOUNT" in codes:
+            flags["account_takeover"].add(a["source_event_id"])
+        if a["source"] == "GREEN_PURPOSE":
+            loan = loan_of.get(a["source_event_id"])
+            if loan is not None:
+                flags["green_fund_diversion"].add(loan)
+    for e in escalations:
+        if e["transition"] == "ESCALATED" and "instalment 1 unpaid" in e["reason"]:
+            flags["first_payment_default"].add(e["loan_id"])
+        if e["transition"] == "CURED":
+            flags["gradual_delinquency_cure"].add(e["loan_id"])
+        if "guarantor delinquent" in e["reason"]:
+            flags["guarantor_default"].add(e["loan_id"])
+    return flags
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (no interpolation: every reported value was observed)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def rank_auc(scores: list[float], positives: list[bool]) -> float | None:
+    """ROC AUC by the rank-sum formula, ties counted half; None without both classes."""
+    pos = sum(positives)
+    neg = len(positives) - pos
+    if pos == 0 or neg == 0:
+        return None
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_sum = sum(r for r, p in zip(ranks, positives, strict=True) if p)
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+
+
+def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """The `--summary` document: counts, detection against ground truth, latency, green."""
+    flags = flags_by_typology(observed)
+    with observed.lock:
+        decisions = list(observed.decisions.values())
+        alerts = list(observed.alerts.values())
+        disbursements = list(observed.disbursements.values())
+        escalations = list(observed.escalations.values())
+        letters = len(observed.dead_letters)
+        inputs = {t: len(observed.seen[t]) for t in observed.seen if not _is_output(t)}
+        latency = list(observed.latency_ms)
+    per_app = Counter(d["application_id"] for d in disbursements)
+    green = [d for d in disbursements if d["purpose"] in GREEN_PURPOSES]
+    co2e = [d["co2e_avoided_kg"] for d in green if d["co2e_avoided_kg"] is not None]
+    return {
+        "events_in": {t.removeprefix("greencredit."): n for t, n in sorted(inputs.items())},
+        "decisions": {k.lower(): v for k, v in sorted(Counter(d["decision"] for d in decisions).items())},
+        "fraud_alerts": len(alerts),
+        "disbursements": len(disbursements),
+        "duplicate_disbursements": sum(n - 1 for n in per_app.values() if n > 1),
+        "escalations": {
+            mode.lower(): n
+            for mode, n in sorted(Counter(
+                e["collection_mode"] for e in escalations if e["transition"] == "ESCALATED"
+            ).items())
+        },
+        "detection": detection_report(scenario.truth, flags),
+        "latency_ms": {"p50": percentile(latency, 50), "p99": percentile(latency, 99),
+                       "max": max(latency, default=None), "decisions_timed": len(latency)},
+        "green": {
+            "green_loans": len(green),
+            "co2e_avoided_kg": round(sum(co2e), 1) if co2e else None,
+            "green_loans_without_co2e_factor": len(green) - len(co2e),
+            "diversion_alerts": sum(1 for a in alerts if a["source"] == "GREEN_PURPOSE"),
+        },
+        "dead_letters": letters,
+        "ground_truth": scenario.truth.counts(),
+        **extra,
+    }
+
+
+def _is_output(topic: str) -> bool:
+    return topic.removeprefix("greencredit.") in {
+        "decisions", "reviews", "fraud-alerts", "disbursements", "delinquency-escalations",
+        "model-health", "dead-letter",
+    }

@@ -1,0 +1,146 @@
+"""`greencredit publish` and `tail` as a user runs them, against a real embedded broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from greencredit.infra.endpoints import Endpoints
+from greencredit.streams.jsonform import to_json_form
+from tests.factories import application
+from tests.integration.conftest import publish_raw
+
+CLI = [sys.executable, "-m", "greencredit"]
+TOPIC = "greencredit.loan-applications"
+PII_FIELDS = ("id_card_number", "phone", "email", "bank_card_number")
+
+
+@pytest.fixture
+def env(fresh_stack: Endpoints, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": fresh_stack.kafka,
+        "REDIS_URL": fresh_stack.redis,
+        "GREENCREDIT_STATE_DIR": str(tmp_path / "state"),
+    }
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=120)
+
+
+def write_jsonl(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(to_json_form(None, e)) + "\n" for e in events))
+    return path
+
+
+def tail(env: dict[str, str], *extra: str) -> list[dict[str, Any]]:
+    result = run(["tail", TOPIC, *extra], env)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def raw_pii(events: list[dict[str, Any]]) -> list[str]:
+    return [e["applicant"][field] for e in events for field in PII_FIELDS]
+
+
+def test_publish_then_tail_back_masked_then_refuse_an_invalid_file(env, tmp_path):
+    first = [application(n) for n in range(1000, 1005)]
+    published = run(["publish", TOPIC, str(write_jsonl(tmp_path / "ok.jsonl", first))], env)
+    assert published.returncode == 0, published.stderr
+    assert json.loads(published.stdout) == {"topic": TOPIC, "published": len(first)}
+
+    lines = tail(env)
+    events = [line["event"] for line in lines if "event" in line]
+    assert sorted(e["event_id"] for e in events) == sorted(e["event_id"] for e in first)
+    printed = "\n".join(json.dumps(line) for line in lines)
+    for value in raw_pii(first):
+        assert value not in printed
+    by_id = {e["event_id"]: e for e in events}
+    for event in first:
+        phone = by_id[event["event_id"]]["applicant"]["phone"]
+        assert phone == event["applicant"]["phone"][:3] + "****" + event["applicant"]["phone"][-4:]
+
+    # One bad record among good ones: the command refuses the file and sends none of it.
+    second = [application(n) for n in range(2000, 2004)]
+    bad = write_jsonl(tmp_path / "bad.jsonl", second)
+    rows = bad.read_text().splitlines()
+    broken = json.loads(rows[2])
+    broken["applicant"]["phone"] = None
+    rows[2] = json.dumps(broken)
+    bad.write_text("\n".join(rows) + "\n")
+    refused = run(["publish", TOPIC, str(bad)], env)
+    assert refused.returncode == 2
+    assert f"{bad}:3: applicant.phone: expected string, got null" in refused.stderr
+    assert "nothing was published" in refused.stderr
+    after = [line["event"]["event_id"] for line in tail(env) if "event" in line]
+    assert sorted(after) == sorted(e["event_id"] for e in first)
+    for value in raw_pii(second):
+        assert value not in refused.stdout + refused.stderr
+
+    # Limits and the starting point.
+    assert len(tail(env, "--limit", "2")) == 2
+    assert tail(env, "--from-end") == []
+
+
+def test_a_message_that_does_not_decode_is_an_error_line(env, fresh_stack):
+    publish_raw(fresh_stack, TOPIC, b'{"phone": "13912345678"}', key=b"poison")
+    lines = tail(env)
+    errors = [line for line in lines if "error" in line]
+    assert [e["error"]["type"] for e in errors] == ["BadMagicByte"]
+    assert "13912345678" not in json.dumps(lines)
+
+
+def _lines(stream: Any, into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line)
+
+
+def _next_event(lines: queue.Queue[str], wanted: str) -> dict[str, Any]:
+    while True:
+        line = json.loads(lines.get(timeout=60))
+        if line.get("event", {}).get("event_id") == wanted:
+            return line
+
+
+def test_follow_prints_new_events_and_stops_cleanly_on_sigint(env, tmp_path):
+    before, later = application(3000), application(3001)
+    first = run(["publish", TOPIC, str(write_jsonl(tmp_path / "a.jsonl", [before]))], env)
+    assert first.returncode == 0, first.stderr
+    lines: queue.Queue[str] = queue.Queue()
+    with subprocess.Popen(
+        [*CLI, "tail", TOPIC, "--follow", "--from-beginning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as follower:
+        reader = threading.Thread(target=_lines, args=(follower.stdout, lines), daemon=True)
+        reader.start()
+        try:
+            # Seeing an old event proves the follower is reading before the new one is sent.
+            _next_event(lines, before["event_id"])
+            sent = run(["publish", TOPIC, str(write_jsonl(tmp_path / "b.jsonl", [later]))], env)
+            assert sent.returncode == 0, sent.stderr
+            line = _next_event(lines, later["event_id"])
+            assert line["event"]["applicant"]["phone"] != later["applicant"]["phone"]
+            assert follower.poll() is None  # the end of the topic did not stop it
+            follower.send_signal(signal.SIGINT)
+            code = follower.wait(timeout=30)
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait(timeout=10)
+        reader.join(timeout=10)
+        stderr = follower.stderr.read() if follower.stderr else ""
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
