@@ -32,7 +32,7 @@ __all__ = [
 # exact as a float (< 2**53) and far inside Avro's long.
 MAX_MONEY_MINOR = 10**12
 # 50 years; longer terms put due dates past what dates can hold.
-MAX_TERM_MONTHS = 10**9
+MAX_TERM_MONTHS = 600
 # Producers' clocks drift; an event from further in the future is a bug or an attack.
 MAX_FUTURE_SKEW = timedelta(days=1)
 MAX_ID_CHARS = 128

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
@@ -163,13 +163,21 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-@cache
+# One classifier per thread: detectMultiScale is not thread-safe (concurrent calls on one
+# classifier from the worker's thread pool failed with an OpenCV assertion in getScaleData).
+_per_thread = threading.local()
+
+
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    # cv2's stubs omit the cv2.data submodule that ships the cascade files.
-    folder = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]
-    classifier = cv2.CascadeClassifier(str(folder / name))
-    if classifier.empty():
-        raise RuntimeError(f"OpenCV cascade {name} missing")
+    loaded: dict[str, cv2.CascadeClassifier] = _per_thread.__dict__.setdefault("cascades", {})
+    classifier = loaded.get(name)
+    if classifier is None:
+        # cv2's stubs omit the cv2.data submodule that ships the cascade files.
+        folder = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]
+        classifier = cv2.CascadeClassifier(str(folder / name))
+        if classifier.empty():
+            raise RuntimeError(f"OpenCV cascade {name} missing")
+        loaded[name] = classifier
     return classifier
 
 

@@ -262,3 +262,22 @@ def test_capture_changes_of_one_selfie_still_match(
     darker = np.clip(rotated * 0.7, 0, 255).astype(np.uint8)
     similarity = cosine_similarity(reference, embedder.embed_image(_png(darker)))
     assert same_person(similarity, embedder.threshold)
+
+
+def test_faces_are_checked_concurrently_without_crashing() -> None:
+    """The worker embeds a batch's selfies in a thread pool; OpenCV's cascade is not
+    thread-safe (a shared one failed with a getScaleData assertion or a segfault)."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from greencredit.streams.simulation.faces import FacePool
+
+    pool = FacePool()
+    rng = random.Random(1)
+    images = [FacePool.photo(pool.honest[i % len(pool.honest)], rng) for i in range(48)]
+    embedder = FaceEmbedder.load()
+    with ThreadPoolExecutor(8) as threads:
+        concurrent = list(threads.map(embedder.embed_image, images * 3))
+    alone = [embedder.embed_image(image) for image in images]
+    for i, vector in enumerate(concurrent):
+        assert np.allclose(vector, alone[i % len(images)], atol=1e-5)
