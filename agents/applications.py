@@ -83,9 +83,12 @@ def _context(velocity: ApplicationVelocity | None, occurred_at: datetime) -> App
         "apps_per_phone_24h": velocity.phone.last_24h,
         "identities_per_device_30d": state.distinct_identities_30d,
     }
+    velocity_risk = application_velocity_risk(velocity)
+    if velocity_risk >= 1.0:
+        flags.add(HardFlag.VELOCITY_BURST)
     return ApplicationContext(
         device_risk=device_risk(state, occurred_at),
-        velocity_risk=application_velocity_risk(velocity),
+        velocity_risk=velocity_risk,
         flags=frozenset(flags),
         features={k: float(v) for k, v in features.items()},
     )

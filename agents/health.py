@@ -19,6 +19,9 @@ def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
             {
                 "status": "ok",
                 "processed": runtime.processed,
+                # Batches finished (outputs acknowledged), per input topic: lets a driver such
+                # as the demo know a tick was fully applied before it publishes the next day.
+                "processed_by_topic": dict(runtime.processed_by_topic),
                 "dead_lettered": runtime.dead_lettered,
                 "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
             }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,7 @@ class Runtime:
         self._engine: Engine | None = None
         self._lock = asyncio.Lock()
         self.processed = 0
+        self.processed_by_topic: Counter[str] = Counter()  # finished and emitted, per topic
         self.dead_lettered = 0
         self.metrics = EngineMetrics(self.monitoring_snapshot)
 
@@ -114,12 +116,26 @@ class Runtime:
             engine = await self.engine()
             await self.handle(engine, messages, process)
 
-    async def handle(self, engine: Engine, messages: list[Incoming], process: Processor) -> None:
+    async def handle(
+        self, engine: Engine, messages: list[Incoming], process: Processor, *, counted: bool = False
+    ) -> None:
         """One batch: process and emit, or dead-letter the batch if that keeps failing."""
-        self.metrics.consumed(messages)
+        if not counted:
+            self.metrics.consumed(messages)
         try:
             result = await process(engine, messages)
         except Exception as exc:  # a bug must not stop the stream
+            if len(messages) > 1:
+                # One bad message must not take the good ones of its batch with it: retry
+                # one by one (inputs are idempotent by event id), so only the culprit fails.
+                log.warning(
+                    "batch of %d failed (%s): retrying one by one",
+                    len(messages),
+                    type(exc).__name__,
+                )
+                for message in messages:
+                    await self.handle(engine, [message], process, counted=True)
+                return
             log.exception("processing failed for %d messages", len(messages))
             await self._dead_letter_all(engine, messages, exc)
             return
@@ -133,6 +149,7 @@ class Runtime:
                     lambda done: self._count_emitted(engine, messages, done.outputs),
                 )
                 self.processed += len(messages)
+                self.processed_by_topic.update(m.topic for m in messages)
                 self.dead_lettered += sum(
                     o.topic == "greencredit.dead-letter" for o in result.outputs
                 )

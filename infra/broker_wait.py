@@ -28,7 +28,9 @@ def _hosts(bootstrap: str) -> list[tuple[str, int]]:
     hosts = []
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
-        hosts.append((host.strip("[]") or "localhost", int(port or 9092)))
+        if not host or not port.isdigit():
+            raise ValueError(f"bootstrap server {server.strip()!r} is not host:port")
+        hosts.append((host.strip("[]"), int(port)))
     return hosts
 
 

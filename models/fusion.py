@@ -77,6 +77,9 @@ class HardFlag(StrEnum):
     IDENTITY_INVALID = "IDENTITY_INVALID"  # ID check digit or birth date does not add up
     RISKY_DEVICE = "RISKY_DEVICE"  # emulator, or rooted/jailbroken behind a VPN or proxy
     FACE_UNVERIFIED = "FACE_UNVERIFIED"  # a face image was sent but could not be checked
+    # An ID number, phone or device at the alarm end of a velocity ramp (e.g. a third
+    # application within the hour): scripted testing of the form, whatever the score says.
+    VELOCITY_BURST = "VELOCITY_BURST"
 
 
 _FLAG_FLOOR: Mapping[HardFlag, Decision] = MappingProxyType(
@@ -89,6 +92,7 @@ _FLAG_FLOOR: Mapping[HardFlag, Decision] = MappingProxyType(
         HardFlag.IDENTITY_INVALID: REVIEW,
         HardFlag.RISKY_DEVICE: REVIEW,
         HardFlag.FACE_UNVERIFIED: REVIEW,
+        HardFlag.VELOCITY_BURST: REVIEW,
     }
 )
 _FLAG_RANK: dict[HardFlag, int] = {flag: i for i, flag in enumerate(HardFlag)}
@@ -238,7 +242,7 @@ _new_reason = cast("Callable[[tuple[str, str, float]], Reason]", partial(tuple._
 
 @lru_cache(maxsize=64)
 def _flag_effect(flags: frozenset[HardFlag]) -> tuple[tuple[Reason, ...], tuple[str, ...], int]:
-    """Reason prefix, ``forced_by`` and severity floor for a set of flags (2^5 sets at most)."""
+    """Reason prefix, ``forced_by`` and severity floor for a set of flags (few sets occur)."""
     ordered = sorted((HardFlag(flag) for flag in flags), key=_FLAG_RANK.__getitem__)
     names = tuple(flag.value for flag in ordered)
     floor = max((_SEVERITY[_FLAG_FLOOR[flag]] for flag in ordered), default=0)

@@ -93,7 +93,9 @@ class PiiSecrets:
         ]
 
 
-def raw_messages(bootstrap: str, topics: Iterable[str], idle_timeout: float = 1.0) -> Iterator[RawMessage]:
+def raw_messages(
+    bootstrap: str, topics: Iterable[str], idle_timeout: float = 1.0
+) -> Iterator[RawMessage]:
     """Every message now in `topics` (one group-less consumer for all of them)."""
     consumer = Consumer(
         {

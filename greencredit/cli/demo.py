@@ -40,8 +40,12 @@ def demo_command(
     days: int = typer.Option(90, min=45, help="Simulated days."),
     seed: int = typer.Option(7, help="Seed: the same seed gives the same traffic."),
     workers: int = typer.Option(1, min=1, max=8, help="Worker processes (one consumer group)."),
-    summary_file: Path | None = typer.Option(None, "--summary", help="Write the summary JSON here."),
-    dump: Path | None = typer.Option(None, help="Write every topic, decoded and masked, to DIR/<topic>.jsonl."),
+    summary_file: Path | None = typer.Option(
+        None, "--summary", help="Write the summary JSON here."
+    ),
+    dump: Path | None = typer.Option(
+        None, help="Write every topic, decoded and masked, to DIR/<topic>.jsonl."
+    ),
     keep: bool = typer.Option(False, help="Leave the stack running afterwards."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
@@ -54,7 +58,9 @@ def demo_command(
     ensure_topics(config)
     codec = AvroCodec()
     work = Path(tempfile.mkdtemp(prefix="greencredit-demo-"))
-    console.print(f"[bold]greencredit demo[/] kafka={endpoints.kafka} redis={endpoints.redis} logs: {work}")
+    console.print(
+        f"[bold]greencredit demo[/] kafka={endpoints.kafka} redis={endpoints.redis} logs: {work}"
+    )
     scenario = Scenario(customers=customers, days=days, seed=seed)
     seed_blacklist(endpoints.redis, scenario.faces)
     # The simulator owns the clock: the workers must not tick on the wall-clock date.
@@ -69,24 +75,36 @@ def demo_command(
         for worker in pool:
             worker.wait_assigned(timeout=90)
         quiet = Console(stderr=True, quiet=True)  # --json: nothing but the JSON on stdout
-        with Live(view.render(observer), console=quiet if json_output else console,
-                  refresh_per_second=4) as live:
+        with Live(
+            view.render(observer), console=quiet if json_output else console, refresh_per_second=4
+        ) as live:
+
             def refresh() -> None:
                 view.auc = run.auc
                 view.advance()
                 live.update(view.render(observer))
 
-            run = DemoRun(config, codec, scenario, observer, refresh)
+            run = DemoRun(config, codec, scenario, observer, refresh, lambda: _processed(pool))
             seconds = run.run()
             live.update(view.render(observer))
         health = [w.health() or {} for w in pool]
-        result = build_summary(observer, scenario, {
-            "simulation": {"customers": customers, "days": days, "seed": seed, "workers": workers,
-                           "start": scenario.start.isoformat(), "wall_seconds": round(seconds, 1)},
-            "online_lr_auc": run.auc,
-            "audit_chain": _audit(config, codec),
-            "worker_processed": sum(h.get("processed", 0) for h in health),
-        })
+        result = build_summary(
+            observer,
+            scenario,
+            {
+                "simulation": {
+                    "customers": customers,
+                    "days": days,
+                    "seed": seed,
+                    "workers": workers,
+                    "start": scenario.start.isoformat(),
+                    "wall_seconds": round(seconds, 1),
+                },
+                "online_lr_auc": run.auc,
+                "audit_chain": _audit(config, codec),
+                "worker_processed": sum(h.get("processed", 0) for h in health),
+            },
+        )
     except RuntimeError as exc:
         fail(f"demo: {exc}")
     finally:
@@ -104,12 +122,25 @@ def demo_command(
         _print(result)
 
 
+def _processed(pool: list[WorkerProcess]) -> dict[str, int]:
+    """Events the workers finished, per input topic (a worker that does not answer adds 0)."""
+    total: dict[str, int] = {}
+    for worker in pool:
+        for name, count in ((worker.health() or {}).get("processed_by_topic") or {}).items():
+            total[name] = total.get(name, 0) + count
+    return total
+
+
 def _audit(config: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
     audit = {}
     for topic in ("greencredit.decisions", "greencredit.disbursements"):
-        reports = [verify_partition(config, topic, p, codec).report for p in partitions_of(config, topic)]
+        reports = [
+            verify_partition(config, topic, p, codec).report for p in partitions_of(config, topic)
+        ]
         audit[topic.removeprefix("greencredit.")] = {
-            "records": sum(r.count for r in reports), "intact": all(r.ok for r in reports)}
+            "records": sum(r.count for r in reports),
+            "intact": all(r.ok for r in reports),
+        }
     return audit
 
 
@@ -123,12 +154,28 @@ def _print(result: dict[str, Any]) -> None:
             table.add_row(key.replace("_", " "), _format(value))
     out.print(table)
     detection = Table(title="detection against the simulator's ground truth (per case)")
-    for column in ("typology", "cases", "found", "false +", "precision", "recall", "event precision", "event recall"):
+    for column in (
+        "typology",
+        "cases",
+        "found",
+        "false +",
+        "precision",
+        "recall",
+        "event precision",
+        "event recall",
+    ):
         detection.add_column(column, justify="right" if column != "typology" else "left")
     for name, row in result["detection"].items():
-        detection.add_row(name, str(row["cases"]), str(row["cases_found"]), str(row["false_positives"]),
-                          _num(row["precision"]), _num(row["recall"]),
-                          _num(row["event_precision"]), _num(row["event_recall"]))
+        detection.add_row(
+            name,
+            str(row["cases"]),
+            str(row["cases_found"]),
+            str(row["false_positives"]),
+            _num(row["precision"]),
+            _num(row["recall"]),
+            _num(row["event_precision"]),
+            _num(row["event_recall"]),
+        )
     out.print(detection)
 
 

@@ -59,6 +59,8 @@ def _wait_for_broker(settings: Settings) -> None:
     waiting.propagate = False
     try:
         wait_for_broker(config["bootstrap.servers"], lambda: broker_problem(config, inputs))
+    except ValueError as exc:  # a malformed KAFKA_BOOTSTRAP_SERVERS
+        fail(str(exc))
     finally:
         waiting.removeHandler(handler)
         waiting.propagate = True

@@ -20,7 +20,10 @@ class LiveView:
 
     def __init__(self, days: int) -> None:
         self.progress = Progress(
-            TextColumn("[bold]simulated day"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+            TextColumn("[bold]simulated day"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
         )
         self.task = self.progress.add_task("days", total=days)
         self.auc: dict[str, Any] = {}
@@ -36,11 +39,13 @@ class LiveView:
             decisions = Counter(d["decision"] for d in observed.decisions.values())
             alerts = Counter(a["source"] for a in observed.alerts.values())
             escalations = Counter(
-                e["collection_mode"] for e in observed.escalations.values() if e["transition"] == "ESCALATED"
+                e["collection_mode"]
+                for e in observed.escalations.values()
+                if e["transition"] == "ESCALATED"
             )
             disbursed = len(observed.disbursements)
             letters = len(observed.dead_letters)
-            latency = list(observed.latency_ms[-2000:])
+        latency = observed.latencies_ms(last=2000)
         flow = Table(title="events", show_header=True, expand=True)
         flow.add_column("stream")
         flow.add_column("events", justify="right")
@@ -60,7 +65,10 @@ class LiveView:
         p50, p99 = percentile(latency, 50), percentile(latency, 99)
         out.add_row("latency p50 / p99 (recent)", f"{p50 or 0:.0f} / {p99 or 0:.0f} ms")
         if self.auc:
-            out.add_row("online LR AUC first / recent", f"{self.auc.get('first', '-')} / {self.auc.get('recent', '-')}")
+            out.add_row(
+                "online LR AUC first / recent",
+                f"{self.auc.get('first', '-')} / {self.auc.get('recent', '-')}",
+            )
         grid = Table.grid(expand=True)
         grid.add_row(flow, out)
         return Group(self.progress, grid)

@@ -54,7 +54,7 @@ class Observer(threading.Thread):
         self.dead_letters: dict[str, dict[str, Any]] = {}
         self.loan_of_transaction: dict[str, str] = {}  # txn event id -> loan id
         self.input_ms: dict[str, int] = {}  # application event id -> broker timestamp
-        self.latency_ms: list[float] = []  # application -> decision, broker timestamps
+        self.decided_ms: dict[str, int] = {}  # application event id -> decision's timestamp
         self.decision_order: list[str] = []  # application event ids in decision order
         self.errors = 0
         self._dump_dir = dump
@@ -74,7 +74,9 @@ class Observer(threading.Thread):
             for spec in TOPICS:
                 name = spec.name
                 if name in metadata.topics:
-                    partitions += [TopicPartition(name, p, -2) for p in metadata.topics[name].partitions]
+                    partitions += [
+                        TopicPartition(name, p, -2) for p in metadata.topics[name].partitions
+                    ]
             consumer.assign(partitions)
             while not self._halt.is_set():
                 for message in consumer.consume(500, timeout=0.2):
@@ -93,8 +95,10 @@ class Observer(threading.Thread):
             with self.lock:
                 self.records[topic] += 1
                 self.errors += 1
-            self._dump(topic, {"undecodable": True, "partition": message.partition(),
-                               "offset": message.offset()})
+            self._dump(
+                topic,
+                {"undecodable": True, "partition": message.partition(), "offset": message.offset()},
+            )
             return
         event = decoded.value
         _, stamp = message.timestamp()
@@ -117,9 +121,7 @@ class Observer(threading.Thread):
             if app_event not in self.decisions:
                 self.decisions[app_event] = event
                 self.decision_order.append(app_event)
-                started = self.input_ms.get(app_event)
-                if started is not None:
-                    self.latency_ms.append(float(stamp - started))
+                self.decided_ms[app_event] = stamp
         elif topic == "greencredit.fraud-alerts":
             self.alerts[event["event_id"]] = event
         elif topic == "greencredit.disbursements":
@@ -128,6 +130,18 @@ class Observer(threading.Thread):
             self.escalations[event["event_id"]] = event
         elif topic == "greencredit.dead-letter":
             self.dead_letters[event["event_id"]] = event
+
+    def latencies_ms(self, last: int | None = None) -> list[float]:
+        """Application -> decision latencies from broker timestamps, newest `last`.
+
+        Both timestamps come from their producers' clocks on this machine; decisions whose
+        application record was not seen are left out.
+        """
+        with self.lock:
+            order = self.decision_order if last is None else self.decision_order[-last:]
+            return [
+                float(self.decided_ms[e] - self.input_ms[e]) for e in order if e in self.input_ms
+            ]
 
     def _dump(self, topic: str, record: Any) -> None:
         if self._dump_dir is None:

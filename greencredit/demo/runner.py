@@ -44,8 +44,12 @@ async def _add_all(redis_url: str, pool: FacePool) -> list[str]:
     try:
         blacklist = FaceBlacklist(client)
         return [
-            await blacklist.add(embedder.embed_image(FacePool.original(face)), "FRAUD",
-                                "demo-fraud-ops", embedder.version)
+            await blacklist.add(
+                embedder.embed_image(FacePool.original(face)),
+                "FRAUD",
+                "demo-fraud-ops",
+                embedder.version,
+            )
             for face in pool.fraudsters
         ]
     finally:
@@ -57,7 +61,8 @@ def seed_blacklist(redis_url: str, pool: FacePool) -> list[str]:
     return asyncio.run(_add_all(redis_url, pool))
 
 
-SLICE_HOURS = 6
+SLICE_HOURS = 1
+LOAN_BOOK = ("greencredit.repayments", "greencredit.loan-servicing", "greencredit.disbursements")
 SLICE_PAUSE_S = 0.15
 
 
@@ -72,24 +77,48 @@ def _slices(events: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, di
 class DemoRun:
     """One demo run over a scenario; `observer` sees the topics, `on_day` refreshes the view."""
 
-    def __init__(self, config: dict[str, Any], codec: AvroCodec, scenario: Scenario,
-                 observer: Observer, on_day: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        codec: AvroCodec,
+        scenario: Scenario,
+        observer: Observer,
+        on_day: Callable[[], None],
+        processed: Callable[[], dict[str, int]],
+    ) -> None:
         self.config = config
         self.codec = codec
         self.scenario = scenario
         self.observer = observer
         self.on_day = on_day
+        self.processed = processed  # per input topic, summed over the workers
+        self.published: dict[str, int] = {}
         self.publisher = EventPublisher(config, codec)
         self.analysts = Analysts(scenario)
         self.applications: set[str] = set()
         self.auc: dict[str, Any] = {}
 
     def _publish(self, events: list[tuple[str, dict[str, Any]]]) -> None:
-        for topic, event in events:
-            if topic == "greencredit.loan-applications":
+        for name, event in events:
+            if name == "greencredit.loan-applications":
                 self.applications.add(event["event_id"])
-            self.publisher.publish(topic, event)
+            self.published[name] = self.published.get(name, 0) + 1
+            self.publisher.publish(name, event)
         self.publisher.flush()
+
+    def _wait_applied(self, topics: tuple[str, ...], timeout: float = 120) -> None:
+        """Wait until the workers finished every event published so far on `topics`.
+
+        The loan book must see a day's repayments before that day's tick, and the tick before
+        the next day's repayments, or a payment could land before the day it was late on.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = self.processed()
+            if all(done.get(t, 0) >= self.published.get(t, 0) for t in topics):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"workers did not finish {', '.join(topics)} within {timeout:.0f}s")
 
     def _wait_decided(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -99,7 +128,9 @@ class DemoRun:
             if not missing:
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"{missing} applications still undecided after {timeout:.0f}s: see the worker log")
+        raise RuntimeError(
+            f"{missing} applications still undecided after {timeout:.0f}s: see the worker log"
+        )
 
     def run(self) -> float:
         """All the days; returns wall seconds."""
@@ -117,20 +148,25 @@ class DemoRun:
             for part in _slices(self.scenario.day_events(day)):
                 self._publish(part)
                 self._wait_decided(timeout=180)
-                # Agents of different topics run concurrently: give a device signal a moment
-                # to land before the transactions hours later in the same day are scored.
-                time.sleep(SLICE_PAUSE_S)
+                if any(t == "greencredit.device-signals" for t, _ in part):
+                    # Agents of different topics run concurrently: give a device signal a
+                    # moment to land before what happens an hour later is scored.
+                    time.sleep(SLICE_PAUSE_S)
             with self.observer.lock:
                 loans = {d["loan_id"]: d for d in self.observer.disbursements.values()}
                 decisions = dict(self.observer.decisions)
                 alerts = list(self.observer.alerts.values())
+            self.published["greencredit.disbursements"] = len(loans)  # the engine's own output
             for loan_id, loan in loans.items():
                 if loan_id not in opened:
                     opened.add(loan_id)
                     self.scenario.on_disbursement(loan, day)
             labels = self.analysts.review(day, list(decisions.values()), alerts)
             labels += self.analysts.outcomes(day, decisions, loans)
-            self._publish(labels + [self.scenario.tick(day)])
+            self._publish(labels)
+            self._wait_applied(LOAN_BOOK)
+            self._publish([self.scenario.tick(day)])
+            self._wait_applied(("greencredit.loan-clock",))
             self._update_auc()
             self.on_day()
         self._settle()
@@ -162,8 +198,12 @@ class DemoRun:
             return None if value is None else round(value, 3)
 
         if len(ordered) >= window:
-            self.auc = {"first": auc(ordered[:window]), "recent": auc(ordered[-window:]),
-                        "window": window, "decisions": len(ordered)}
+            self.auc = {
+                "first": auc(ordered[:window]),
+                "recent": auc(ordered[-window:]),
+                "window": window,
+                "decisions": len(ordered),
+            }
 
     def _is_bad(self, decision: dict[str, Any], bad: set[str]) -> bool:
         if decision["application_id"] in bad:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -11,10 +12,6 @@ from greencredit.streams.simulation.truth import detection_report
 from .observer import Observer
 
 __all__ = ["flags_by_typology", "percentile", "rank_auc", "summary"]
-
-# A velocity risk this high means at least the third application within the hour (or the
-# fifth within a day): the engine's own ramp, see models/features.APPLICATION_VELOCITY.
-VELOCITY_FLAG = 0.5
 
 
 def _codes(record: dict[str, Any]) -> set[str]:
@@ -28,10 +25,20 @@ def flags_by_typology(observed: Observer) -> dict[str, set[str]]:
     something a consumer of the output topics can see: a reason code, an indicator, an
     alert source, an escalation reason.
     """
-    flags: dict[str, set[str]] = {name: set() for name in (
-        "device_farm", "identity_theft", "velocity_burst", "synthetic_identity",
-        "account_takeover", "green_fund_diversion", "first_payment_default",
-        "gradual_delinquency_cure", "guarantor_default")}
+    flags: dict[str, set[str]] = {
+        name: set()
+        for name in (
+            "device_farm",
+            "identity_theft",
+            "velocity_burst",
+            "synthetic_identity",
+            "account_takeover",
+            "green_fund_diversion",
+            "first_payment_default",
+            "gradual_delinquency_cure",
+            "guarantor_default",
+        )
+    }
     with observed.lock:
         decisions = list(observed.decisions.values())
         alerts = list(observed.alerts.values())
@@ -46,8 +53,7 @@ def flags_by_typology(observed: Observer) -> dict[str, set[str]]:
             flags["identity_theft"].add(app)
         if "IDENTITY_INVALID" in codes:
             flags["synthetic_identity"].add(app)
-        velocity = (d.get("indicators") or {}).get("velocity_risk")
-        if d["decision"] != "APPROVE" and velocity is not None and velocity >= VELOCITY_FLAG:
+        if "VELOCITY_BURST" in codes:
             flags["velocity_burst"].add(app)
     for a in alerts:
         codes = _codes(a)
@@ -72,7 +78,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -106,25 +112,33 @@ def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[st
         escalations = list(observed.escalations.values())
         letters = len(observed.dead_letters)
         inputs = {t: len(observed.seen[t]) for t in observed.seen if not _is_output(t)}
-        latency = list(observed.latency_ms)
+    latency = observed.latencies_ms()
     per_app = Counter(d["application_id"] for d in disbursements)
     green = [d for d in disbursements if d["purpose"] in GREEN_PURPOSES]
     co2e = [d["co2e_avoided_kg"] for d in green if d["co2e_avoided_kg"] is not None]
     return {
         "events_in": {t.removeprefix("greencredit."): n for t, n in sorted(inputs.items())},
-        "decisions": {k.lower(): v for k, v in sorted(Counter(d["decision"] for d in decisions).items())},
+        "decisions": {
+            k.lower(): v for k, v in sorted(Counter(d["decision"] for d in decisions).items())
+        },
         "fraud_alerts": len(alerts),
         "disbursements": len(disbursements),
         "duplicate_disbursements": sum(n - 1 for n in per_app.values() if n > 1),
         "escalations": {
             mode.lower(): n
-            for mode, n in sorted(Counter(
-                e["collection_mode"] for e in escalations if e["transition"] == "ESCALATED"
-            ).items())
+            for mode, n in sorted(
+                Counter(
+                    e["collection_mode"] for e in escalations if e["transition"] == "ESCALATED"
+                ).items()
+            )
         },
         "detection": detection_report(scenario.truth, flags),
-        "latency_ms": {"p50": percentile(latency, 50), "p99": percentile(latency, 99),
-                       "max": max(latency, default=None), "decisions_timed": len(latency)},
+        "latency_ms": {
+            "p50": percentile(latency, 50),
+            "p99": percentile(latency, 99),
+            "max": max(latency, default=None),
+            "decisions_timed": len(latency),
+        },
         "green": {
             "green_loans": len(green),
             "co2e_avoided_kg": round(sum(co2e), 1) if co2e else None,
@@ -139,6 +153,11 @@ def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[st
 
 def _is_output(topic: str) -> bool:
     return topic.removeprefix("greencredit.") in {
-        "decisions", "reviews", "fraud-alerts", "disbursements", "delinquency-escalations",
-        "model-health", "dead-letter",
+        "decisions",
+        "reviews",
+        "fraud-alerts",
+        "disbursements",
+        "delinquency-escalations",
+        "model-health",
+        "dead-letter",
     }

@@ -69,7 +69,7 @@ class Identity:
         }
 
 
-def application_event(  # noqa: PLR0913 - one argument per form field group
+def application_event(
     header: dict[str, Any],
     *,
     application_id: str,
@@ -132,7 +132,7 @@ def device_signal_event(
     }
 
 
-def transaction_event(  # noqa: PLR0913
+def transaction_event(
     header: dict[str, Any],
     *,
     transaction_id: str,

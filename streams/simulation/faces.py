@@ -44,7 +44,9 @@ class FacePool:
     def fraudsters(self) -> list[np.ndarray]:
         """Faces on the blacklist: the astronaut portrait and the first LFW crops."""
         astronaut = cv2.imread(str(self.directory / "astronaut.jpg"))
-        return [astronaut, *self._crops[:BLACKLISTED_LFW]]
+        if astronaut is None:
+            raise FileNotFoundError(self.directory / "astronaut.jpg")
+        return [np.asarray(astronaut), *self._crops[:BLACKLISTED_LFW]]
 
     @cached_property
     def honest(self) -> list[np.ndarray]:
@@ -64,11 +66,16 @@ class FacePool:
         shift_x = rng.uniform(-0.04, 0.04) * width
         shift_y = rng.uniform(-0.04, 0.04) * height
         matrix = np.array(
-            [[scale, 0, (1 - scale) * width / 2 + shift_x], [0, scale, (1 - scale) * height / 2 + shift_y]],
+            [
+                [scale, 0, (1 - scale) * width / 2 + shift_x],
+                [0, scale, (1 - scale) * height / 2 + shift_y],
+            ],
             dtype=np.float32,
         )
         moved = cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
-        exposed = cv2.convertScaleAbs(moved, alpha=rng.uniform(0.85, 1.15), beta=rng.uniform(-15, 15))
+        exposed = cv2.convertScaleAbs(
+            moved, alpha=rng.uniform(0.85, 1.15), beta=rng.uniform(-15, 15)
+        )
         return _jpeg(exposed, rng.randrange(70, 95))
 
 

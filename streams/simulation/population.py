@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from greencredit.models.bp_features import GERMAN_CREDIT_CSV, german_row_is_bad, german_row_to_application
+from greencredit.models.bp_features import (
+    GERMAN_CREDIT_CSV,
+    german_row_is_bad,
+    german_row_to_application,
+)
 
 from .events import Identity, valid_id_number
 
@@ -27,10 +31,16 @@ __all__ = ["Customer", "RepaymentHabit", "build_population", "german_rows"]
 _BANDS: list[tuple[int, list[str], list[str]]] = [
     (1_500, ["PUBLIC_TRANSPORT_PASS", "E_BIKE"], ["ELECTRONICS", "TRAVEL"]),
     (4_000, ["E_BIKE", "ENERGY_EFFICIENT_APPLIANCE"], ["ELECTRONICS", "TRAVEL", "EDUCATION"]),
-    (9_000, ["HEAT_PUMP", "HOME_INSULATION_RETROFIT", "ENERGY_EFFICIENT_APPLIANCE"],
-     ["HOME_IMPROVEMENT", "EDUCATION", "DEBT_CONSOLIDATION"]),
-    (10**9, ["ELECTRIC_VEHICLE", "SOLAR_PV", "HOME_INSULATION_RETROFIT"],
-     ["CAR", "HOME_IMPROVEMENT", "DEBT_CONSOLIDATION"]),
+    (
+        9_000,
+        ["HEAT_PUMP", "HOME_INSULATION_RETROFIT", "ENERGY_EFFICIENT_APPLIANCE"],
+        ["HOME_IMPROVEMENT", "EDUCATION", "DEBT_CONSOLIDATION"],
+    ),
+    (
+        10**9,
+        ["ELECTRIC_VEHICLE", "SOLAR_PV", "HOME_INSULATION_RETROFIT"],
+        ["CAR", "HOME_IMPROVEMENT", "DEBT_CONSOLIDATION"],
+    ),
 ]
 GREEN_SHARE = 0.45
 
@@ -140,7 +150,9 @@ def build_population(
                 habit=_habit(rng, bad),
                 apply_day=rng.randrange(apply_window_days),
                 purpose=purpose,
-                grade=rng.choice(["1", "1", "2", "3"]) if purpose == "ENERGY_EFFICIENT_APPLIANCE" else None,
+                grade=rng.choice(["1", "1", "2", "3"])
+                if purpose == "ENERGY_EFFICIENT_APPLIANCE"
+                else None,
                 monthly_income_minor=income * 100,
                 has_guarantor=rng.random() < 0.2,
                 face=rng.randrange(face_pool_size) if rng.random() < 0.25 else None,
@@ -152,8 +164,8 @@ def build_population(
 def instalment_paid_on(habit: str, number: int, due: date, rng: random.Random) -> date | None:
     """When a borrower with `habit` pays instalment `number` due on `due` (None: never).
 
-    Gradual delinquency: instalment 1 on time, 2 twelve to twenty days late, 3 paid with 2
-    (both cleared together: the cure), later ones on time.
+    Gradual delinquency: instalment 1 on time, 2 eight to fourteen days late (past the
+    grace period: escalated, then cured when paid), later ones on time.
     """
     if habit == RepaymentHabit.ON_TIME:
         return due - timedelta(days=rng.randrange(0, 3))
@@ -164,5 +176,5 @@ def instalment_paid_on(habit: str, number: int, due: date, rng: random.Random) -
     if number == 1:
         return due
     if number == 2:
-        return due + timedelta(days=rng.randrange(12, 21))
+        return due + timedelta(days=rng.randrange(8, 15))
     return due

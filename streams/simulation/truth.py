@@ -9,7 +9,6 @@ nobody has to take the case-level ones on trust.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,5 +93,3 @@ def detection_report(
             "event_recall": _ratio(len(true_hits), len(case_of)),
         }
     return report
-
-

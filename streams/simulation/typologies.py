@@ -64,8 +64,16 @@ class Planter:
     def _at(self, day: int, hour: int, minute: int = 0) -> datetime:
         return utc(self.start + timedelta(days=day), hour, minute)
 
-    def _application(self, app_id: str, cust_id: str, identity: Identity, device: str,
-                     at: datetime, tenant: str, face: bytes | None = None) -> dict[str, Any]:
+    def _application(
+        self,
+        app_id: str,
+        cust_id: str,
+        identity: Identity,
+        device: str,
+        at: datetime,
+        tenant: str,
+        face: bytes | None = None,
+    ) -> dict[str, Any]:
         fields = self._fields()
         fields["credit_profile"]["age_years"] = self._ages[identity.id_card_number]
         return application_event(
@@ -105,12 +113,20 @@ class Planter:
                 at = self._at(min(day + k // 3, self.apply_window), 2 + k, 7 * k % 60)
                 cust = f"cust-f{serial}"
                 self.plan.setdefault((at.date() - self.start).days, []).append(
-                    (DEVICES, device_signal_event(
-                        envelope(self.run, tenant, "device", f"farm-{ring}-{k}", at),
-                        device, cust, app_install_age_hours=self.rng.randrange(1, 48)))
+                    (
+                        DEVICES,
+                        device_signal_event(
+                            envelope(self.run, tenant, "device", f"farm-{ring}-{k}", at),
+                            device,
+                            cust,
+                            app_install_age_hours=self.rng.randrange(1, 48),
+                        ),
+                    )
                 )
                 app_id = f"app-farm-{ring}-{k}"
-                self._add(at, APPLICATIONS, self._application(app_id, cust, identity, device, at, tenant))
+                self._add(
+                    at, APPLICATIONS, self._application(app_id, cust, identity, device, at, tenant)
+                )
                 self.truth.add("device_farm", f"ring-{ring}", app_id)
 
     def identity_thefts(self, count: int) -> None:
@@ -121,8 +137,13 @@ class Planter:
             tenant = self.rng.choice(self.tenants)
             face = self.face_photo(k % self.fraud_faces, True)
             app_id = f"app-theft-{k}"
-            self._add(at, APPLICATIONS, self._application(
-                app_id, f"cust-f{serial}", identity, f"dev-theft-{k}", at, tenant, face))
+            self._add(
+                at,
+                APPLICATIONS,
+                self._application(
+                    app_id, f"cust-f{serial}", identity, f"dev-theft-{k}", at, tenant, face
+                ),
+            )
             self.truth.add("identity_theft", f"thief-{k}", app_id)
 
     def velocity_bursts(self, count: int) -> None:
@@ -134,8 +155,13 @@ class Planter:
             for j in range(self.rng.randrange(4, 7)):
                 at = base + timedelta(minutes=8 * j + self.rng.randrange(5))
                 app_id = f"app-burst-{k}-{j}"
-                self._add(at, APPLICATIONS, self._application(
-                    app_id, f"cust-f{serial}", identity, f"dev-burst-{k}-{j % 2}", at, tenant))
+                self._add(
+                    at,
+                    APPLICATIONS,
+                    self._application(
+                        app_id, f"cust-f{serial}", identity, f"dev-burst-{k}-{j % 2}", at, tenant
+                    ),
+                )
                 self.truth.add("velocity_burst", f"burst-{k}", app_id)
 
     def synthetic_identities(self, count: int) -> None:
@@ -151,13 +177,28 @@ class Planter:
                 year = int(number[6:10]) - self.rng.randrange(15, 26)
                 body = number[:6] + f"{year:04d}" + number[10:17]
                 number = body + id_check_digit(body)
-            fake = Identity(identity.full_name, number, identity.phone, identity.email,
-                            identity.bank_card_number)
+            fake = Identity(
+                identity.full_name,
+                number,
+                identity.phone,
+                identity.email,
+                identity.bank_card_number,
+            )
             self._ages[number] = self._ages[identity.id_card_number]
             at = self._at(self._day(), self.rng.randrange(9, 22), self.rng.randrange(60))
             app_id = f"app-synth-{k}"
-            self._add(at, APPLICATIONS, self._application(
-                app_id, f"cust-f{serial}", fake, f"dev-synth-{k}", at, self.rng.choice(self.tenants)))
+            self._add(
+                at,
+                APPLICATIONS,
+                self._application(
+                    app_id,
+                    f"cust-f{serial}",
+                    fake,
+                    f"dev-synth-{k}",
+                    at,
+                    self.rng.choice(self.tenants),
+                ),
+            )
             self.truth.add("synthetic_identity", f"synthetic-{k}", app_id)
 
     def account_takeovers(self, victims: list[Customer], days: int) -> None:
@@ -166,10 +207,17 @@ class Planter:
             day = self.rng.randrange(self.apply_window + 5, days - 2)
             swap_at = self._at(day, 15, self.rng.randrange(60))  # 23:xx Asia/Shanghai
             device = f"dev-ato-{k}"
-            self._add(swap_at, DEVICES, device_signal_event(
-                envelope(self.run, victim.tenant, "device", f"ato-{k}", swap_at),
-                device, victim.customer_id, sim_change_age_hours=self.rng.randrange(1, 6),
-                app_install_age_hours=1))
+            self._add(
+                swap_at,
+                DEVICES,
+                device_signal_event(
+                    envelope(self.run, victim.tenant, "device", f"ato-{k}", swap_at),
+                    device,
+                    victim.customer_id,
+                    sim_change_age_hours=self.rng.randrange(1, 6),
+                    app_install_age_hours=1,
+                ),
+            )
             for j in range(self.rng.randrange(1, 4)):
                 at = swap_at + timedelta(minutes=40 + 35 * j)
                 txn = transaction_event(
@@ -178,7 +226,9 @@ class Planter:
                     customer_id=victim.customer_id,
                     card_number=victim.card,
                     amount_minor=self.rng.randrange(1_500_000, 6_000_000, 100),
-                    merchant_id=self.rng.choice(["m-luxury-watches", "m-gold-bar", "m-phones-online"]),
+                    merchant_id=self.rng.choice(
+                        ["m-luxury-watches", "m-gold-bar", "m-phones-online"]
+                    ),
                     mcc=self.rng.choice(["5944", "5094", "5732"]),
                     device_id=device,
                     channel="ECOMMERCE",

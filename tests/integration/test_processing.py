@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from greencredit.agents.transactions import process_transactions
 from greencredit.models.green import default_taxonomy
 from greencredit.settings import Settings
 from greencredit.streams.codec import AvroCodec
-from tests.factories import application, example, native, transaction
+from tests.factories import application, example, native, transaction, valid_id_number
 
 CODEC = AvroCodec()
 
@@ -406,3 +407,35 @@ def test_face_blacklist_hit_declines_and_alerts_bad_images_go_to_review(stack, t
             await client.aclose()
 
         asyncio.run(unlist())
+
+
+def _age_on_id(id_number: str) -> int:
+    born = date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    today = datetime.now(UTC).date()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def test_a_burst_of_applications_by_one_identity_goes_to_review(stack, tenant):
+    # A script testing the form: the same person applies again and again within the hour.
+    same = {"id_card_number": valid_id_number(born="19771111", seq="731"), "phone": "13955550731"}
+    apps = [
+        application(
+            7300 + i,
+            tenant_id=tenant,
+            applicant=same,
+            device_id=f"dev-burst-{i}",
+            credit_profile={"age_years": _age_on_id(same["id_card_number"])},
+        )
+        for i in range(3)
+    ]
+    decisions = []
+    for app in apps:  # one per batch, as they would arrive minutes apart
+        captured = _run(
+            stack, process_applications, _messages("greencredit.loan-applications", [app])
+        )
+        decisions += captured.on("greencredit.decisions")
+    flagged = ["VELOCITY_BURST" in {r["code"] for r in d["reasons"]} for d in decisions]
+    assert flagged == [False, False, True]
+    assert decisions[0]["decision"] == "APPROVE"
+    assert decisions[2]["decision"] in ("REVIEW", "DECLINE")
+    assert decisions[2]["indicators"]["velocity_risk"] == 1.0
