@@ -119,15 +119,27 @@ def identity_for(n: int, start: date, age: int, rng: random.Random) -> Identity:
     )
 
 
+def _apply_day(rng: random.Random, launch_days: int, days: int) -> int:
+    """Day a customer applies on.
+
+    Half come in the launch campaign (their loans mature within the run); the rest keep
+    arriving until the last days, scored by a model that has learnt from labels by then.
+    """
+    if rng.random() < 0.5 or days - 5 <= launch_days:
+        return rng.randrange(launch_days)
+    return rng.randrange(launch_days, days - 5)
+
+
 def build_population(
     rng: random.Random,
     count: int,
     start: date,
+    days: int,
     apply_window_days: int,
     tenants: list[str],
     face_pool_size: int,
 ) -> list[Customer]:
-    """`count` customers applying uniformly over the first `apply_window_days` days."""
+    """`count` customers; see `_apply_day` for when they apply."""
     rows = german_rows()
     customers = []
     for n in range(count):
@@ -148,7 +160,7 @@ def build_population(
                 profile_row=row,
                 credit_bad=bad,
                 habit=_habit(rng, bad),
-                apply_day=rng.randrange(apply_window_days),
+                apply_day=_apply_day(rng, apply_window_days, days),
                 purpose=purpose,
                 grade=rng.choice(["1", "1", "2", "3"])
                 if purpose == "ENERGY_EFFICIENT_APPLIANCE"

@@ -64,7 +64,13 @@ class Scenario:
         self.faces = FacePool()
         self.plan: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         self.customers = build_population(
-            self.rng, customers, self.start, self.apply_window, TENANTS, len(self.faces.honest)
+            self.rng,
+            customers,
+            self.start,
+            days,
+            self.apply_window,
+            TENANTS,
+            len(self.faces.honest),
         )
         self.by_customer = {c.customer_id: c for c in self.customers}
         taxonomy = default_taxonomy()
