@@ -23,6 +23,8 @@ def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
                 # as the demo know a tick was fully applied before it publishes the next day.
                 "processed_by_topic": dict(runtime.processed_by_topic),
                 "dead_lettered": runtime.dead_lettered,
+                # Per tenant: rolling AUC of BP and online LR on labelled outcomes, label counts.
+                "models": runtime.monitoring_snapshot(),
                 "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
             }
         )

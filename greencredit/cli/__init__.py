@@ -37,6 +37,9 @@ def _register() -> None:
     app.command("portfolio")(portfolio.portfolio_command)
     app.add_typer(face.face_app, name="face")
     app.command("console")(console.console_command)
+    from . import bench
+
+    app.command("bench")(bench.bench_command)
 
 
 _register()

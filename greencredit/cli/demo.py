@@ -80,11 +80,11 @@ def demo_command(
         ) as live:
 
             def refresh() -> None:
-                view.auc = run.auc
+                view.learning = run.learning[-1] if run.learning else {}
                 view.advance()
                 live.update(view.render(observer))
 
-            run = DemoRun(config, codec, scenario, observer, refresh, lambda: _processed(pool))
+            run = DemoRun(config, codec, scenario, observer, refresh, lambda: _health(pool))
             seconds = run.run()
             live.update(view.render(observer))
         health = [w.health() or {} for w in pool]
@@ -100,7 +100,10 @@ def demo_command(
                     "start": scenario.start.isoformat(),
                     "wall_seconds": round(seconds, 1),
                 },
-                "online_lr_auc": run.auc,
+                "learning": {
+                    "rolling_auc_on_labels": run.learning,
+                    "online_lr_risk_auc_vs_truth": run.auc,
+                },
                 "audit_chain": _audit(config, codec),
                 "worker_processed": sum(h.get("processed", 0) for h in health),
             },
@@ -122,13 +125,9 @@ def demo_command(
         _print(result)
 
 
-def _processed(pool: list[WorkerProcess]) -> dict[str, int]:
-    """Events the workers finished, per input topic (a worker that does not answer adds 0)."""
-    total: dict[str, int] = {}
-    for worker in pool:
-        for name, count in ((worker.health() or {}).get("processed_by_topic") or {}).items():
-            total[name] = total.get(name, 0) + count
-    return total
+def _health(pool: list[WorkerProcess]) -> list[dict[str, Any]]:
+    """The workers' health pages (a worker that does not answer is left out)."""
+    return [page for page in (worker.health() for worker in pool) if page]
 
 
 def _audit(config: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:

@@ -26,7 +26,7 @@ class LiveView:
             TimeElapsedColumn(),
         )
         self.task = self.progress.add_task("days", total=days)
-        self.auc: dict[str, Any] = {}
+        self.learning: dict[str, Any] = {}  # latest sample of DemoRun.learning
 
     def advance(self) -> None:
         """One simulated day done."""
@@ -64,11 +64,12 @@ class LiveView:
         out.add_row("dead letters", f"{letters:,}")
         p50, p99 = percentile(latency, 50), percentile(latency, 99)
         out.add_row("latency p50 / p99 (recent)", f"{p50 or 0:.0f} / {p99 or 0:.0f} ms")
-        if self.auc:
-            out.add_row(
-                "online LR AUC first / recent",
-                f"{self.auc.get('first', '-')} / {self.auc.get('recent', '-')}",
-            )
+        for tenant, models in sorted(self.learning.items()):
+            if isinstance(models, dict):
+                out.add_row(
+                    f"rolling AUC LR / BP ({tenant}, {models['labels']} labels)",
+                    f"{models['online_lr_auc'] or '-'} / {models['bp_auc'] or '-'}",
+                )
         grid = Table.grid(expand=True)
         grid.add_row(flow, out)
         return Group(self.progress, grid)

@@ -62,6 +62,7 @@ def seed_blacklist(redis_url: str, pool: FacePool) -> list[str]:
 
 
 SLICE_HOURS = 1
+LEARNING_EVERY = 10  # days between samples of the models' rolling AUC
 LOAN_BOOK = ("greencredit.repayments", "greencredit.loan-servicing", "greencredit.disbursements")
 SLICE_PAUSE_S = 0.15
 
@@ -74,6 +75,10 @@ def _slices(events: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, di
     return [parts[key] for key in sorted(parts)]
 
 
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
 class DemoRun:
     """One demo run over a scenario; `observer` sees the topics, `on_day` refreshes the view."""
 
@@ -84,14 +89,15 @@ class DemoRun:
         scenario: Scenario,
         observer: Observer,
         on_day: Callable[[], None],
-        processed: Callable[[], dict[str, int]],
+        health: Callable[[], list[dict[str, Any]]],
     ) -> None:
         self.config = config
         self.codec = codec
         self.scenario = scenario
         self.observer = observer
         self.on_day = on_day
-        self.processed = processed  # per input topic, summed over the workers
+        self.health = health  # the workers' health pages
+        self.learning: list[dict[str, Any]] = []  # rolling AUC on labels, every LEARNING_EVERY days
         self.published: dict[str, int] = {}
         self.publisher = EventPublisher(config, codec)
         self.analysts = Analysts(scenario)
@@ -114,7 +120,10 @@ class DemoRun:
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            done = self.processed()
+            done: dict[str, int] = {}
+            for page in self.health():
+                for name, count in (page.get("processed_by_topic") or {}).items():
+                    done[name] = done.get(name, 0) + count
             if all(done.get(t, 0) >= self.published.get(t, 0) for t in topics):
                 return
             time.sleep(0.02)
@@ -168,6 +177,8 @@ class DemoRun:
             self._publish([self.scenario.tick(day)])
             self._wait_applied(("greencredit.loan-clock",))
             self._update_auc()
+            if day % LEARNING_EVERY == LEARNING_EVERY - 1 or day == self.scenario.days - 1:
+                self.learning.append({"day": day + 1, **self.models()})
             self.on_day()
         self._settle()
         return time.monotonic() - started
@@ -184,6 +195,23 @@ class DemoRun:
             elif time.monotonic() - since >= quiet:
                 return
             time.sleep(0.2)
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        """Per tenant, the engine's own rolling AUC on labelled outcomes.
+
+        Read from the workers' health pages; the learner's view is the worker that saw most
+        labels.
+        """
+        best: dict[str, dict[str, Any]] = {}
+        for page in self.health():
+            for tenant, snap in (page.get("models") or {}).items():
+                if snap.get("n_labelled", 0) >= best.get(tenant, {}).get("labels", -1):
+                    best[tenant] = {
+                        "labels": snap.get("n_labelled", 0),
+                        "online_lr_auc": _round(snap.get("lr_auc")),
+                        "bp_auc": _round(snap.get("bp_auc")),
+                    }
+        return best
 
     def _update_auc(self, window: int = 150) -> None:
         """Online-LR risk vs ground truth over the first and the latest `window` decisions."""
