@@ -295,6 +295,15 @@ def test_every_source_key_used_is_defined():
     assert all(isinstance(text, str) and text.strip() for text in sources.values())
 
 
+@pytest.mark.parametrize("purpose", GREEN)
+def test_the_sources_a_purpose_cites_are_defined(purpose):
+    # Null factors cite their partial inputs only in this text, so nothing else checks them.
+    raw = shipped()
+    cited = raw["purposes"][purpose]["co2e"]["source"].split("(")[0]
+    keys = {key.strip() for key in cited.split(",") if key.strip()}
+    assert keys and keys <= set(raw["_sources"]), keys - set(raw["_sources"])
+
+
 def _solar(raw: dict[str, Any]) -> dict[str, Any]:
     co2e: dict[str, Any] = raw["purposes"]["SOLAR_PV"]["co2e"]
     return co2e
