@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .bp_features import application_to_bp_features
-from .green import EsgDeclaration
+from .green import esg_declaration
 
 __all__ = [
     "MAX_FUTURE_SKEW",
@@ -97,14 +97,7 @@ def _esg_problem(application: Mapping[str, Any]) -> str | None:
     if not declared:
         return None
     try:
-        EsgDeclaration(
-            energy_intensity_kwh_per_10k_revenue=declared.get(
-                "energy_intensity_kwh_per_10k_revenue"
-            ),
-            renewable_share=declared.get("renewable_share"),
-            certifications=tuple(declared.get("certifications") or ()),
-            environmental_violations_3y=declared.get("environmental_violations_3y"),
-        )
+        esg_declaration(declared)
     except (ValueError, TypeError) as exc:
         return f"esg: {exc}"
     return None

@@ -46,6 +46,7 @@ __all__ = [
     "approve_below_for",
     "co2e_avoided_kg",
     "default_taxonomy",
+    "esg_declaration",
     "esg_risk",
     "load_taxonomy",
     "observe_spend",
@@ -487,6 +488,16 @@ class EsgDeclaration:
         violations = self.environmental_violations_3y
         if violations is not None and (isinstance(violations, bool) or violations < 0):
             raise ValueError(f"environmental_violations_3y must be >= 0, got {violations!r}")
+
+
+def esg_declaration(declared: Mapping[str, Any]) -> EsgDeclaration:
+    """The declaration as an application's `esg` record carries it (validated on build)."""
+    return EsgDeclaration(
+        energy_intensity_kwh_per_10k_revenue=declared.get("energy_intensity_kwh_per_10k_revenue"),
+        renewable_share=declared.get("renewable_share"),
+        certifications=tuple(declared.get("certifications") or ()),
+        environmental_violations_3y=declared.get("environmental_violations_3y"),
+    )
 
 
 def _certification_key(name: str) -> str:

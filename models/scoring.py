@@ -18,7 +18,7 @@ import numpy as np
 from .bp import BpCreditModel
 from .bp_features import BP_FEATURE_NAMES, applications_to_bp_matrix
 from .fusion import INDICATORS, FusionPolicy, FusionResult, HardFlag, fuse_batch
-from .green import LOAN_PURPOSES, EsgDeclaration, default_taxonomy, esg_risk
+from .green import LOAN_PURPOSES, default_taxonomy, esg_declaration, esg_risk
 from .lender_config import LenderConfig
 from .online_lr import LinearSnapshot, OnlineRiskModel
 
@@ -149,16 +149,7 @@ def application_esg_risk(application: Mapping[str, Any]) -> float | None:
     declared = application.get("esg")
     if not declared:
         return None
-    return esg_risk(
-        EsgDeclaration(
-            energy_intensity_kwh_per_10k_revenue=declared.get(
-                "energy_intensity_kwh_per_10k_revenue"
-            ),
-            renewable_share=declared.get("renewable_share"),
-            certifications=tuple(declared.get("certifications") or ()),
-            environmental_violations_3y=declared.get("environmental_violations_3y"),
-        )
-    )
+    return esg_risk(esg_declaration(declared))
 
 
 def lr_features(bp_row: np.ndarray, context: ApplicationContext) -> dict[str, float]:

@@ -15,7 +15,7 @@ from .codec import AvroCodec, DecodedEvent
 from .errors import CodecError
 from .topics import topic
 
-__all__ = ["EventPublisher", "ReadResult", "read_topic"]
+__all__ = ["EventPublisher", "ReadResult", "read_result", "read_topic"]
 
 
 class EventPublisher:
@@ -76,6 +76,27 @@ class ReadResult:
     timestamp_ms: int | None = None  # the broker record's timestamp (producer create time)
 
 
+def read_result(message: Message, topic_name: str, codec: AvroCodec) -> ReadResult:
+    """One consumed message as a ReadResult: decoded, or with the codec's error."""
+    raw = message.value()
+    try:
+        event: DecodedEvent | None = codec.decode(raw, topic_name)
+        error: CodecError | None = None
+    except CodecError as exc:
+        event, error = None, exc
+    kind, stamp = message.timestamp()
+    return ReadResult(
+        topic_name,
+        message.partition() or 0,
+        message.offset() or 0,
+        message.key(),
+        raw,
+        event,
+        error,
+        stamp if kind else None,
+    )
+
+
 def read_topic(
     client_config: Mapping[str, Any],
     topic_name: str,
@@ -110,22 +131,6 @@ def read_topic(
             if message.error():
                 continue
             seen += 1
-            raw = message.value()
-            try:
-                event: DecodedEvent | None = codec.decode(raw, topic_name)
-                error: CodecError | None = None
-            except CodecError as exc:
-                event, error = None, exc
-            kind, stamp = message.timestamp()
-            yield ReadResult(
-                topic_name,
-                message.partition() or 0,
-                message.offset() or 0,
-                message.key(),
-                raw,
-                event,
-                error,
-                stamp if kind else None,
-            )
+            yield read_result(message, topic_name, codec)
     finally:
         consumer.close()

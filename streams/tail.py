@@ -16,11 +16,10 @@ import time
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from .codec import AvroCodec, DecodedEvent
-from .errors import CodecError
-from .publish import ReadResult
+from .codec import AvroCodec
+from .publish import ReadResult, read_result
 
 __all__ = ["tail_topic"]
 
@@ -79,26 +78,6 @@ def tail_topic(
             if message.partition() in skipping:
                 continue  # before the end we were asked to start from
             seen += 1
-            yield _result(message, topic_name, codec)
+            yield read_result(message, topic_name, codec)
     finally:
         consumer.close()
-
-
-def _result(message: Message, topic_name: str, codec: AvroCodec) -> ReadResult:
-    raw = message.value()
-    try:
-        event: DecodedEvent | None = codec.decode(raw, topic_name)
-        error: CodecError | None = None
-    except CodecError as exc:
-        event, error = None, exc
-    kind, stamp = message.timestamp()
-    return ReadResult(
-        topic_name,
-        message.partition() or 0,
-        message.offset() or 0,
-        message.key(),
-        raw,
-        event,
-        error,
-        stamp if kind else None,
-    )

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from greencredit.models.scoring import GREEN_PURPOSES
-from greencredit.streams.simulation.truth import detection_report
+from greencredit.streams.simulation.truth import TYPOLOGIES, detection_report
 
 from .observer import Observer
 
@@ -25,20 +25,7 @@ def flags_by_typology(observed: Observer) -> dict[str, set[str]]:
     something a consumer of the output topics can see: a reason code, an indicator, an
     alert source, an escalation reason.
     """
-    flags: dict[str, set[str]] = {
-        name: set()
-        for name in (
-            "device_farm",
-            "identity_theft",
-            "velocity_burst",
-            "synthetic_identity",
-            "account_takeover",
-            "green_fund_diversion",
-            "first_payment_default",
-            "gradual_delinquency_cure",
-            "guarantor_default",
-        )
-    }
+    flags: dict[str, set[str]] = {name: set() for name in TYPOLOGIES}
     with observed.lock:
         decisions = list(observed.decisions.values())
         alerts = list(observed.alerts.values())
