@@ -8,6 +8,7 @@ report against the simulator's ground truth and an audit-chain check.
 from __future__ import annotations
 
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -51,78 +52,93 @@ def demo_command(
 ) -> None:
     """Simulate customers, fraud and repayments for DAYS days and show what the engine did."""
     settings = get_settings()
-    stack = EmbeddedStack(settings.state_dir)
-    state = stack.up(settings.kafka_bootstrap_servers, settings.redis_url)
-    endpoints = Endpoints(str(state.kafka), str(state.redis))
-    config = settings.kafka_client_config(endpoints.kafka)
-    ensure_topics(config)
-    codec = AvroCodec()
-    work = Path(tempfile.mkdtemp(prefix="greencredit-demo-"))
-    console.print(
-        f"[bold]greencredit demo[/] kafka={endpoints.kafka} redis={endpoints.redis} logs: {work}"
-    )
-    scenario = Scenario(customers=customers, days=days, seed=seed)
-    seed_blacklist(endpoints.redis, scenario.faces)
-    # The simulator owns the clock: the workers must not tick on the wall-clock date.
-    pool = [
-        WorkerProcess(endpoints, work, f"demo-worker-{n}", DAILY_CHECK_ENABLED="false").start()
-        for n in range(workers)
-    ]
-    observer = Observer(config, codec, dump)
-    observer.start()
-    view = LiveView(days)
-    try:
-        for worker in pool:
-            worker.wait_assigned(timeout=90)
-        quiet = Console(stderr=True, quiet=True)  # --json: nothing but the JSON on stdout
-        with Live(
-            view.render(observer), console=quiet if json_output else console, refresh_per_second=4
-        ) as live:
-
-            def refresh() -> None:
-                view.learning = run.learning[-1] if run.learning else {}
-                view.advance()
-                live.update(view.render(observer))
-
-            run = DemoRun(config, codec, scenario, observer, refresh, lambda: _health(pool))
-            seconds = run.run()
-            live.update(view.render(observer))
-        health = [w.health() or {} for w in pool]
-        result = build_summary(
-            observer,
-            scenario,
-            {
-                "simulation": {
-                    "customers": customers,
-                    "days": days,
-                    "seed": seed,
-                    "workers": workers,
-                    "start": scenario.start.isoformat(),
-                    "wall_seconds": round(seconds, 1),
-                },
-                "learning": {
-                    "rolling_auc_on_labels": run.learning,
-                    "online_lr_risk_auc_vs_truth": run.auc,
-                },
-                "audit_chain": _audit(config, codec),
-                "worker_processed": sum(h.get("processed", 0) for h in health),
-            },
-        )
-    except RuntimeError as exc:
-        fail(f"demo: {exc}")
-    finally:
-        observer.stop()
-        observer.join(timeout=10)
-        for worker in pool:
-            worker.stop()
+    # Every resource is released on any exit (error, Ctrl-C), last started first: a demo
+    # that fails half-way must not leave workers or servers running.
+    with ExitStack() as cleanup:
+        stack = EmbeddedStack(settings.state_dir)
+        state = stack.up(settings.kafka_bootstrap_servers, settings.redis_url)
         if not keep:
-            stack.down()
+            cleanup.callback(stack.down)
+        endpoints = Endpoints(str(state.kafka), str(state.redis))
+        config = settings.kafka_client_config(endpoints.kafka)
+        ensure_topics(config)
+        codec = AvroCodec()
+        work = Path(tempfile.mkdtemp(prefix="greencredit-demo-"))
+        console.print(
+            f"[bold]greencredit demo[/] kafka={endpoints.kafka} redis={endpoints.redis} "
+            f"logs: {work}"
+        )
+        scenario = Scenario(customers=customers, days=days, seed=seed)
+        seed_blacklist(endpoints.redis, scenario.faces)
+        pool: list[WorkerProcess] = []
+        for n in range(workers):
+            # The simulator owns the clock: the workers must not tick on the wall-clock date.
+            worker = WorkerProcess(endpoints, work, f"demo-worker-{n}", DAILY_CHECK_ENABLED="false")
+            pool.append(worker.start())
+            cleanup.callback(worker.stop)
+        observer = Observer(config, codec, dump)
+        observer.start()
+        cleanup.callback(observer.join, 10)
+        cleanup.callback(observer.stop)
+        try:
+            result = _run(config, codec, scenario, observer, pool, json_output, days)
+        except RuntimeError as exc:
+            fail(f"demo: {exc}")
     if summary_file is not None:
         summary_file.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     if json_output:
         print_json(result)
     else:
         _print(result)
+
+
+def _run(
+    config: dict[str, Any],
+    codec: AvroCodec,
+    scenario: Scenario,
+    observer: Observer,
+    pool: list[WorkerProcess],
+    json_output: bool,
+    days: int,
+) -> dict[str, Any]:
+    """Drive the simulated days with the live view; the summary document."""
+    for worker in pool:
+        worker.wait_assigned(timeout=90)
+    view = LiveView(days)
+    quiet = Console(stderr=True, quiet=True)  # --json: nothing but the JSON on stdout
+    with Live(
+        view.render(observer), console=quiet if json_output else console, refresh_per_second=4
+    ) as live:
+
+        def refresh() -> None:
+            view.learning = run.learning[-1] if run.learning else {}
+            view.advance()
+            live.update(view.render(observer))
+
+        run = DemoRun(config, codec, scenario, observer, refresh, lambda: _health(pool))
+        seconds = run.run()
+        live.update(view.render(observer))
+    health = [w.health() or {} for w in pool]
+    return build_summary(
+        observer,
+        scenario,
+        {
+            "simulation": {
+                "customers": len(scenario.customers),
+                "days": scenario.days,
+                "seed": scenario.seed,
+                "workers": len(pool),
+                "start": scenario.start.isoformat(),
+                "wall_seconds": round(seconds, 1),
+            },
+            "learning": {
+                "rolling_auc_on_labels": run.learning,
+                "online_lr_risk_auc_vs_truth": run.auc,
+            },
+            "audit_chain": _audit(config, codec),
+            "worker_processed": sum(h.get("processed", 0) for h in health),
+        },
+    )
 
 
 def _health(pool: list[WorkerProcess]) -> list[dict[str, Any]]:

@@ -55,6 +55,7 @@ class Scenario:
             raise ValueError("the scenario needs at least 20 customers and 45 days")
         self.rng = random.Random(seed)  # noqa: S311 - simulation, not security
         self.days = days
+        self.seed = seed
         self.run = f"sim-{seed}-{customers}-{days}"
         today = datetime.now(UTC).date()
         self.start = today - timedelta(days=days)
