@@ -13,7 +13,6 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -72,8 +71,6 @@ def main() -> dict:
         "targets": {"match_ms": TARGET_MS},
         "cores": 1,
         "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
     }
     return write_result(RESULTS, result)
 

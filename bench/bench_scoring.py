@@ -8,7 +8,6 @@ The timed kernel starts from feature matrices: decoding and Redis are measured e
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -89,8 +88,6 @@ def main() -> dict:
         "single_event_us_p99": round(singles_us[int(len(singles_us) * 0.99)], 1),
         "targets": {"events_per_second_batched": 50_000, "single_event_us": 100},
         "cores": 1,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
     }
     return write_result(RESULTS, result)
 

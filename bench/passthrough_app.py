@@ -1,7 +1,9 @@
-"""A bare Faust passthrough agent: the ceiling the real pipeline is compared with.
+"""Bare Faust apps the real pipeline is compared with: copy, or decode then copy.
 
-Same broker settings, batching and raw-bytes topics as the engine; it only copies each
-application to another topic, so the difference is the cost of the engine's work.
+Same broker settings, batching and raw-bytes topics as the engine. `BENCH_STAGE` picks
+what is done per message: "passthrough" only copies it to the sink topic; "decode" also
+decodes its Avro body (the engine's first step), so the gaps between the stages and the
+engine are the costs of decoding and of everything after it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,19 @@ import os
 import faust
 
 from greencredit.agents.kafka_compat import bound_fetch_wait
+from greencredit.streams.codec import AvroCodec
+
+STAGE = os.environ.get("BENCH_STAGE", "passthrough")
+if STAGE not in ("passthrough", "decode"):
+    raise SystemExit(f"BENCH_STAGE must be passthrough or decode, not {STAGE!r}")
+SOURCE = os.environ.get("BENCH_SOURCE_TOPIC", "greencredit.loan-applications")
+SINK = os.environ.get("BENCH_SINK_TOPIC", "bench.passthrough-out")
 
 # The same consumer fetch bound as the engine's workers, for a like-for-like comparison.
 bound_fetch_wait(int(os.environ.get("KAFKA_FETCH_MAX_WAIT_MS", "10")))
 _SESSION = 6.0
 app = faust.App(
-    "bench-passthrough",
+    f"bench-{STAGE}",
     broker=f"kafka://{os.environ['KAFKA_BOOTSTRAP_SERVERS']}",
     store="memory://",
     broker_session_timeout=_SESSION,
@@ -29,24 +38,20 @@ app = faust.App(
     broker_commit_interval=1.0,
 )
 source = app.topic(
-    "greencredit.loan-applications",
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
+    SOURCE, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
 )
 sink = app.topic(
-    "bench.passthrough-out",
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
+    SINK, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
 )
+codec = AvroCodec()
 
 
 @app.agent(source)
 async def passthrough(stream):
     async for events in stream.take_events(256, within=0.005):
+        if STAGE == "decode":
+            for e in events:
+                codec.decode(e.message.value)
         pending = [
             await sink.send(
                 key=e.message.key, value=e.message.value, partition=e.message.partition, force=True
