@@ -7,6 +7,7 @@ report against the simulator's ground truth and an audit-chain check.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -160,7 +161,8 @@ def _audit(config: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:
 
 
 def _print(result: dict[str, Any]) -> None:
-    out = Console()
+    # Piped to a file or CI log, rich would wrap at 80 columns and cut the typology names.
+    out = Console() if sys.stdout.isatty() else Console(width=120)
     table = Table(title="greencredit demo summary", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")

@@ -46,9 +46,9 @@ class LiveView:
             disbursed = len(observed.disbursements)
             letters = len(observed.dead_letters)
         latency = observed.latencies_ms(last=2000)
-        flow = Table(title="events", show_header=True, expand=True)
-        flow.add_column("stream")
-        flow.add_column("events", justify="right")
+        flow = Table(title="records per topic", show_header=True, expand=True)
+        flow.add_column("topic")
+        flow.add_column("records", justify="right")
         for name, count in sorted(inputs.items()):
             flow.add_row(name, f"{count:,}")
         out = Table(title="engine output", show_header=True, expand=True)
