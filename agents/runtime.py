@@ -45,10 +45,14 @@ class Runtime:
         self._sink: KafkaSink | None = None
         self._engine: Engine | None = None
         self._lock = asyncio.Lock()
-        self.processed = 0
         self.processed_by_topic: Counter[str] = Counter()  # finished and emitted, per topic
         self.dead_lettered = 0
         self.metrics = EngineMetrics(self.monitoring_snapshot)
+
+    @property
+    def processed(self) -> int:
+        """Input messages finished (processed and their outputs acknowledged)."""
+        return self.processed_by_topic.total()
 
     async def engine(self) -> Engine:
         """The worker's engine, created and started on first use."""
@@ -148,7 +152,6 @@ class Runtime:
                     self._require_sink(),
                     lambda done: self._count_emitted(engine, messages, done.outputs),
                 )
-                self.processed += len(messages)
                 self.processed_by_topic.update(m.topic for m in messages)
                 self.dead_lettered += sum(
                     o.topic == "greencredit.dead-letter" for o in result.outputs

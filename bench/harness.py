@@ -27,6 +27,7 @@ from bench.load import Outgoing
 from greencredit.infra.embedded import EmbeddedStack, StackState, free_port
 from greencredit.infra.endpoints import Endpoints
 from greencredit.infra.topic_admin import ensure_topics
+from greencredit.models.stats import percentile
 
 __all__ = [
     "Bench",
@@ -35,7 +36,6 @@ __all__ = [
     "bench_stack",
     "bulk_producer",
     "latency_summary",
-    "percentile",
     "produce_all",
     "rate_of",
     "send_paced",
@@ -240,14 +240,6 @@ def rate_of(stamps: Iterable[int]) -> float:
     return (len(ordered) - 1) / span if span > 0 else 0.0
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (q in [0, 100])."""
-    if not ordered:
-        raise ValueError("no samples")
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
-
-
 def latency_summary(latencies_ms: list[float], offered: int) -> dict[str, Any]:
     """p50/p95/p99/max/mean of the observed latencies; missing ones are counted, not guessed."""
     ordered = sorted(latencies_ms)
@@ -256,9 +248,7 @@ def latency_summary(latencies_ms: list[float], offered: int) -> dict[str, Any]:
     return {
         "offered": offered,
         "observed": len(ordered),
-        "p50_ms": round(percentile(ordered, 50), 1),
-        "p95_ms": round(percentile(ordered, 95), 1),
-        "p99_ms": round(percentile(ordered, 99), 1),
+        **{f"p{q}_ms": round(percentile(ordered, q) or 0.0, 1) for q in (50, 95, 99)},
         "max_ms": round(ordered[-1], 1),
         "mean_ms": round(sum(ordered) / len(ordered), 1),
     }

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
 from greencredit.models.scoring import GREEN_PURPOSES
+from greencredit.models.stats import percentile, rank_auc
 from greencredit.streams.simulation.truth import TYPOLOGIES, detection_report
 
-from .observer import Observer
+from .observer import INPUTS, Observer
 
-__all__ = ["flags_by_typology", "percentile", "rank_auc", "summary"]
+__all__ = ["flags_by_typology", "percentile", "rank_auc", "summary"]  # the last two re-exported
 
 
 def _codes(record: dict[str, Any]) -> set[str]:
@@ -60,35 +60,6 @@ def flags_by_typology(observed: Observer) -> dict[str, set[str]]:
     return flags
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (no interpolation: every reported value was observed)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
-
-
-def rank_auc(scores: list[float], positives: list[bool]) -> float | None:
-    """ROC AUC by the rank-sum formula, ties counted half; None without both classes."""
-    pos = sum(positives)
-    neg = len(positives) - pos
-    if pos == 0 or neg == 0:
-        return None
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
-    ranks = [0.0] * len(scores)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    rank_sum = sum(r for r, p in zip(ranks, positives, strict=True) if p)
-    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
-
-
 def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[str, Any]:
     """The `--summary` document: counts, detection against ground truth, latency, green."""
     flags = flags_by_typology(observed)
@@ -98,7 +69,7 @@ def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[st
         disbursements = list(observed.disbursements.values())
         escalations = list(observed.escalations.values())
         letters = len(observed.dead_letters)
-        inputs = {t: len(observed.seen[t]) for t in observed.seen if not _is_output(t)}
+        inputs = {t: len(observed.seen[t]) for t in observed.seen if t in INPUTS}
     latency = observed.latencies_ms()
     per_app = Counter(d["application_id"] for d in disbursements)
     green = [d for d in disbursements if d["purpose"] in GREEN_PURPOSES]
@@ -135,16 +106,4 @@ def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[st
         "dead_letters": letters,
         "ground_truth": scenario.truth.counts(),
         **extra,
-    }
-
-
-def _is_output(topic: str) -> bool:
-    return topic.removeprefix("greencredit.") in {
-        "decisions",
-        "reviews",
-        "fraud-alerts",
-        "disbursements",
-        "delinquency-escalations",
-        "model-health",
-        "dead-letter",
     }

@@ -112,16 +112,15 @@ class Planter:
                 device = devices[k % len(devices)]
                 at = self._at(min(day + k // 3, self.apply_window), 2 + k, 7 * k % 60)
                 cust = f"cust-f{serial}"
-                self.plan.setdefault((at.date() - self.start).days, []).append(
-                    (
-                        DEVICES,
-                        device_signal_event(
-                            envelope(self.run, tenant, "device", f"farm-{ring}-{k}", at),
-                            device,
-                            cust,
-                            app_install_age_hours=self.rng.randrange(1, 48),
-                        ),
-                    )
+                self._add(
+                    at,
+                    DEVICES,
+                    device_signal_event(
+                        envelope(self.run, tenant, "device", f"farm-{ring}-{k}", at),
+                        device,
+                        cust,
+                        app_install_age_hours=self.rng.randrange(1, 48),
+                    ),
                 )
                 app_id = f"app-farm-{ring}-{k}"
                 self._add(
