@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from greencredit.infra.feature_store import ApplicationKeys
 from greencredit.models.application_checks import application_problem
 from greencredit.models.features import (
+    VELOCITY_BURST_AT,
     ApplicationVelocity,
     DeviceRule,
     application_velocity_risk,
@@ -84,7 +85,7 @@ def _context(velocity: ApplicationVelocity | None, occurred_at: datetime) -> App
         "identities_per_device_30d": state.distinct_identities_30d,
     }
     velocity_risk = application_velocity_risk(velocity)
-    if velocity_risk >= 1.0:
+    if velocity_risk >= VELOCITY_BURST_AT:
         flags.add(HardFlag.VELOCITY_BURST)
     return ApplicationContext(
         device_risk=device_risk(state, occurred_at),

@@ -35,6 +35,7 @@ __all__ = [
     "NIGHT_END_HOUR",
     "NIGHT_START_HOUR",
     "RECENT_SIM_SWAP",
+    "VELOCITY_BURST_AT",
     "WEEK",
     "AmountStats",
     "ApplicationVelocity",
@@ -118,6 +119,9 @@ APPLICATION_VELOCITY = VelocityLimits(
     last_24h=Ramp(normal=2, alarm=5),
     last_7d=Ramp(normal=3, alarm=8),
 )
+# At the alarm end of any of those windows (e.g. a third application within the hour) the
+# burst is scripted testing of the form: a hard flag (VELOCITY_BURST), not only a score share.
+VELOCITY_BURST_AT = 1.0
 # Card transactions, including the scored one. Heavy but honest card users make a handful
 # per hour (commute, lunch, groceries) and a few dozen per day; card-testing bots make tens
 # per hour. Set high on purpose: velocity is a supporting signal for cards, not a verdict.
