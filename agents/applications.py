@@ -222,6 +222,7 @@ async def process_applications(
     if not fresh:
         return result
     applications = [a for _, a in fresh]
+    result.occurred_at.update((a["event_id"], a["occurred_at"]) for a in applications)
     try:
         keys = [_keys(engine, a) for a in applications]
         velocities: list[ApplicationVelocity | None] = list(

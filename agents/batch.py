@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -30,6 +31,8 @@ class BatchResult:
     done_event_ids: list[str] = field(default_factory=list)
     disbursed: list[tuple[str, str]] = field(default_factory=list)  # (application_id, event_id)
     scored: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> pending entry
+    # Input event id -> its occurred_at, for the decision-latency metric (no second decode).
+    occurred_at: dict[str, datetime] = field(default_factory=dict)
     # Work that must wait for the broker's acks (e.g. clearing a loan's escalation outbox).
     after_emit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -17,12 +17,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
-from greencredit.streams.codec import AvroCodec
-from greencredit.streams.errors import CodecError
-
 from .engine import Incoming, Outgoing
 
-__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "EngineMetrics", "occurred_at_by_event_id"]
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "EngineMetrics"]
 
 # The classic text format (what generate_latest writes), understood by every Prometheus.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -188,17 +185,3 @@ def _labels_family() -> GaugeMetricFamily:
         "Labels in the monitor's rolling window (the AUC's support)",
         labels=["tenant"],
     )
-
-
-def occurred_at_by_event_id(codec: AvroCodec, messages: Iterable[Incoming]) -> dict[str, datetime]:
-    """event_id -> occurred_at of the inputs that decode (the latency's start)."""
-    out: dict[str, datetime] = {}
-    for message in messages:
-        try:
-            value = codec.decode(message.value, message.topic).value
-        except CodecError:
-            continue  # a dead letter: no decision to time
-        moment = value.get("occurred_at")
-        if isinstance(moment, datetime):
-            out[str(value.get("event_id"))] = moment
-    return out

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +25,7 @@ from greencredit.streams.masking import scrub_text
 
 from .batch import BatchResult, finish_batch, incoming_from_events
 from .engine import Engine, Incoming, Outgoing
-from .metrics import DECISIONS, EngineMetrics, occurred_at_by_event_id
+from .metrics import EngineMetrics
 from .sink import KafkaSink
 
 __all__ = ["Processor", "Runtime"]
@@ -150,7 +150,7 @@ class Runtime:
                     engine,
                     result,
                     self._require_sink(),
-                    lambda done: self._count_emitted(engine, messages, done.outputs),
+                    lambda done: self._count_emitted(done.outputs, done.occurred_at),
                 )
                 self.processed_by_topic.update(m.topic for m in messages)
                 self.dead_lettered += sum(
@@ -172,24 +172,18 @@ class Runtime:
         try:
             await engine.emit(letters, self._require_sink())
             self.dead_lettered += len(letters)
-            self._count_emitted(engine, messages, letters)
+            self._count_emitted(letters, {})
         except Exception:
             # Nothing left to try in-process: the offsets were not committed past these
             # messages by us, but Faust may have; the log line is the operator's cue.
             log.exception("could not dead-letter %d messages", len(messages))
 
     def _count_emitted(
-        self, engine: Engine, messages: list[Incoming], outputs: Sequence[Outgoing]
+        self, outputs: Sequence[Outgoing], occurred_at: Mapping[str, datetime]
     ) -> None:
         """Feed acknowledged outputs to the metrics; a metrics bug must not fail the batch."""
-        acked_at = datetime.now(UTC)
         try:
-            occurred = (
-                occurred_at_by_event_id(engine.codec, messages)
-                if any(o.topic == DECISIONS for o in outputs)
-                else {}
-            )
-            self.metrics.emitted(outputs, acked_at, occurred)
+            self.metrics.emitted(outputs, datetime.now(UTC), occurred_at)
         except Exception:  # the outputs are out: re-sending them over a metric would be wrong
             log.exception("metrics update failed")
 

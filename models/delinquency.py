@@ -476,24 +476,48 @@ def _checked_schedule(
     """Instalments by number; due dates must rise strictly, all after the opening day."""
     if not schedule:
         raise LoanEventError(f"{where}: schedule is empty")
+    # Runs for every disbursed loan: the messages are built only when a row is wrong.
     for row in schedule:
-        if len(row) != 3:
-            raise LoanEventError(f"{where}: schedule rows are (number, due_date, amount_due_minor)")
-        _amount(row[0], f"{where}: instalment number", low=1)
-        _amount(row[2], f"{where}: instalment {row[0]} amount_due_minor", low=1)
-        _day(row[1], f"{where}: instalment {row[0]} due_date")
+        if not _valid_row(row):
+            _explain_bad_row(row, where)
     instalments: list[Instalment] = []
+    previous_number, previous_due = 0, opened_on
     for number, due, owed in sorted(schedule, key=lambda row: row[0]):
-        at = f"{where}: instalment {number}"
-        previous = instalments[-1] if instalments else None
-        if previous is not None and previous.number == number:
-            raise LoanEventError(f"{at} appears twice in the schedule")
-        if due <= (opened_on if previous is None else previous.due_date):
+        if number == previous_number:
+            raise LoanEventError(f"{where}: instalment {number} appears twice in the schedule")
+        if due <= previous_due:
             raise LoanEventError(
-                f"{at} is due {due}, not after the opening date and the previous instalment"
+                f"{where}: instalment {number} is due {due}, not after the opening date and "
+                "the previous instalment"
             )
         instalments.append(Instalment(number, due, owed))
+        previous_number, previous_due = number, due
     return tuple(instalments)
+
+
+def _valid_row(row: Any) -> bool:
+    if len(row) != 3:
+        return False
+    number, due, owed = row
+    return (
+        type(number) is int
+        and number >= 1
+        and type(owed) is int
+        and owed >= 1
+        and isinstance(due, date)
+        and not isinstance(due, datetime)
+    )
+
+
+def _explain_bad_row(row: Any, where: str) -> None:
+    """Raise the LoanEventError that names what is wrong with a schedule row."""
+    if len(row) != 3:
+        raise LoanEventError(f"{where}: schedule rows are (number, due_date, amount_due_minor)")
+    _amount(row[0], f"{where}: instalment number", low=1)
+    _amount(row[2], f"{where}: instalment {row[0]} amount_due_minor", low=1)
+    _day(row[1], f"{where}: instalment {row[0]} due_date")
+    # _valid_row refuses int subclasses _amount accepts (IntEnum, say): name the type.
+    raise LoanEventError(f"{where}: instalment {row[0]} has a non-integer number or amount")
 
 
 def step(

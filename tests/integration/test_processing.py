@@ -33,6 +33,7 @@ class Captured:
 
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
+        self.result: Any = None  # the processed batch (what finish_batch was given)
 
     def produce(self, topic: str, key: bytes, value: bytes, partition: int | None) -> None:
         self.records.append((topic, CODEC.decode(value).value))
@@ -55,7 +56,7 @@ def _run(stack, process, messages):
         await engine.start()
         captured = Captured()
         try:
-            result = await process(engine, messages)
+            result = captured.result = await process(engine, messages)
             await finish_batch(engine, result, captured)
         finally:
             await engine.close()
@@ -84,6 +85,14 @@ def test_poison_is_dead_lettered_and_the_rest_decided(stack, tenant):
     messages.insert(1, Incoming("greencredit.loan-applications", 0, 99, b"k", b"\x01nope"))
     captured = _run(stack, process_applications, messages)
     assert len(captured.on("greencredit.decisions")) == 3
+    # The decision-latency metric starts from these, taken from the decode already done.
+    # Avro keeps milliseconds: the decoded times, not the factory's microseconds.
+    assert captured.result.occurred_at == {
+        a["event_id"]: a["occurred_at"].replace(
+            microsecond=a["occurred_at"].microsecond // 1000 * 1000
+        )
+        for a in apps
+    }
     [letter] = captured.on("greencredit.dead-letter")
     assert (letter["error_type"], letter["original_value"]) == ("BadMagicByte", b"\x01nope")
 

@@ -16,11 +16,9 @@ from greencredit.agents.metrics import (
     MAX_TENANT_LABELS,
     OTHER_TENANT,
     EngineMetrics,
-    occurred_at_by_event_id,
 )
 from greencredit.models.monitoring import ModelMonitor, observe_label, snapshot
-from greencredit.streams.codec import AvroCodec
-from tests.factories import application, example, native
+from tests.factories import example, native
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 APPLICATIONS = "greencredit.loan-applications"
@@ -133,19 +131,6 @@ def test_decision_latency_runs_from_occurred_at_to_the_ack():
         got = value(parsed, "greencredit_decision_latency_seconds_bucket", le=str(bound))
         assert got == expected, bound
     assert value(parsed, "greencredit_decision_latency_seconds_bucket", le="+Inf") == len(lags)
-
-
-def test_occurred_at_comes_from_the_inputs_that_decode():
-    codec = AvroCodec()
-    # Millisecond timestamps: what the Avro timestamp-millis field carries.
-    apps = [application(n, occurred_at=f"2026-11-20T09:15:0{n}.12{n}Z") for n in range(3)]
-    messages = [
-        Incoming(APPLICATIONS, 0, i, None, codec.encode(APPLICATIONS, a))
-        for i, a in enumerate(apps)
-    ]
-    messages.append(Incoming(APPLICATIONS, 0, 9, None, b"\x07poison"))
-    occurred = occurred_at_by_event_id(codec, messages)
-    assert occurred == {a["event_id"]: a["occurred_at"] for a in apps}
 
 
 def test_model_auc_is_read_from_the_monitors_at_scrape_time():
