@@ -282,7 +282,7 @@ async def process_applications(
             for i, c in enumerate(contexts)
         ]
         scored = score(contexts)
-    held = await _emit_decisions(engine, fresh, scored, result, now, extensions, funders)
+    await _emit_decisions(engine, fresh, scored, result, now, extensions, funders)
     for application, item in zip(applications, scored, strict=True):
         tenant = application["tenant_id"]
         for health in observe_scores(
@@ -303,7 +303,7 @@ async def process_applications(
             "bp_prob": item.bp_default_probability,
             "scored_at": now.isoformat(),
         }
-    result.done_event_ids.extend(a["event_id"] for a in applications if a["event_id"] not in held)
+    result.done_event_ids.extend(a["event_id"] for a in applications)
     return result
 
 
@@ -375,8 +375,8 @@ async def _emit_decisions(
     now: datetime,
     extensions: dict[str, LenderExtensions],
     funders: list[str | None],
-) -> set[str]:
-    """Append decisions, reviews and disbursements; return event ids whose disbursement is held."""
+) -> None:
+    """Append decisions, reviews and disbursements (RedisUnavailable if the claim fails)."""
     approvals = []
     for index, ((message, application), item) in enumerate(zip(fresh, scored, strict=True)):
         record = decision_record(application, item, engine.pii_key, now)
@@ -393,20 +393,16 @@ async def _emit_decisions(
         if _every_check_passed(item):
             approvals.append((message, application, item, record["event_id"], funders[index]))
     if not approvals:
-        return set()
+        return
     claims_wanted = [
         (a["application_id"], output_event_id("disbursement", a["event_id"]))
         for _, a, _, _, _ in approvals
     ]
-    try:
-        claims = await engine.with_retry(
-            "claim_disbursements", lambda: engine.store.claim_disbursements(claims_wanted)
-        )
-    except RedisUnavailable:
-        # Without the claim we cannot promise exactly one disbursement: hold them. The input
-        # is not marked done, so a redelivery after Redis recovers disburses.
-        log.error("disbursements held: redis unavailable")
-        return {a["event_id"] for _, a, _, _, _ in approvals}
+    # Without the claim exactly-one cannot be promised: RedisUnavailable propagates and the
+    # runtime re-runs the batch once Redis answers (nothing emitted, nothing marked done).
+    claims = await engine.with_retry(
+        "claim_disbursements", lambda: engine.store.claim_disbursements(claims_wanted)
+    )
     for (message, application, item, decision_id, funder), claim in zip(
         approvals, claims, strict=True
     ):
@@ -421,7 +417,6 @@ async def _emit_decisions(
             )
         )
         result.disbursed.append((application["application_id"], record["event_id"]))
-    return set()
 
 
 def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:

@@ -24,7 +24,7 @@ from greencredit.settings import Settings
 from greencredit.streams.masking import scrub_text
 
 from .batch import BatchResult, finish_batch, incoming_from_events
-from .engine import Engine, Incoming, Outgoing
+from .engine import Engine, Incoming, Outgoing, RedisUnavailable
 from .metrics import EngineMetrics
 from .sink import KafkaSink
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Processor = Callable[[Engine, Sequence[Incoming]], Awaitable[BatchResult]]
 _EMIT_ATTEMPTS = 4
+_REDIS_WAIT_CAP_S = 30.0  # longest pause between tries of a batch while Redis is down
 _TICK_NAMESPACE = uuid.UUID("5e8d2c4b-1a3f-4e6d-9b7c-0f2e4d6a8c1b")
 
 
@@ -127,7 +128,7 @@ class Runtime:
         if not counted:
             self.metrics.consumed(messages)
         try:
-            result = await process(engine, messages)
+            result = await self._process_while_redis_is_down(engine, messages, process)
         except Exception as exc:  # a bug must not stop the stream
             if len(messages) > 1:
                 # One bad message must not take the good ones of its batch with it: retry
@@ -164,6 +165,27 @@ class Runtime:
                     return
                 await asyncio.sleep(delay)
                 delay *= 2
+
+    async def _process_while_redis_is_down(
+        self, engine: Engine, messages: list[Incoming], process: Processor
+    ) -> BatchResult:
+        """Run `process`, waiting out a Redis outage instead of failing the batch.
+
+        RedisUnavailable reaches here only from steps that must not guess (the disbursement
+        claim, funder reservations): the events are fine, a dependency is not, so they are
+        neither dead-lettered nor skipped. Processing is idempotent by event id, so the
+        whole batch simply runs again once Redis answers; the stream waits meanwhile.
+        """
+        delay = self.settings.redis_retry_base_s
+        while True:
+            try:
+                return await process(engine, messages)
+            except RedisUnavailable as exc:
+                log.error(
+                    "redis unavailable (%s): batch of %d waits %.1f s", exc, len(messages), delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _REDIS_WAIT_CAP_S)
 
     async def _dead_letter_all(
         self, engine: Engine, messages: list[Incoming], error: BaseException

@@ -19,6 +19,7 @@ from greencredit.agents.batch import finish_batch
 from greencredit.agents.engine import Engine, Incoming
 from greencredit.agents.feedback import process_feedback
 from greencredit.agents.lender_configs import process_lender_configs
+from greencredit.agents.runtime import Runtime
 from greencredit.agents.transactions import process_transactions
 from greencredit.models.green import default_taxonomy
 from greencredit.settings import Settings
@@ -448,3 +449,45 @@ def test_a_burst_of_applications_by_one_identity_goes_to_review(stack, tenant):
     assert decisions[0]["decision"] == "APPROVE"
     assert decisions[2]["decision"] in ("REVIEW", "DECLINE")
     assert decisions[2]["indicators"]["velocity_risk"] == 1.0
+
+
+def test_a_redis_outage_at_the_disbursement_claim_delays_the_batch_not_the_money(stack, tenant):
+    app = application(3950, tenant_id=tenant)
+    messages = _messages("greencredit.loan-applications", [app])
+
+    async def go():
+        settings = Settings(
+            KAFKA_BOOTSTRAP_SERVERS=stack.kafka,
+            REDIS_URL=stack.redis,
+            REDIS_RETRY_ATTEMPTS=1,
+            REDIS_RETRY_BASE_S=0.01,
+        )
+        engine = Engine.create(settings)
+        await engine.start()
+        claim = engine.store.claim_disbursements
+        outage = [ConnectionError("redis went away")] * 3
+
+        async def claim_after_the_outage(wanted):
+            if outage:
+                raise outage.pop()
+            return await claim(wanted)
+
+        engine.store.claim_disbursements = claim_after_the_outage
+        runtime = Runtime(settings)
+        runtime._sink = captured = Captured()
+        try:
+            await runtime.handle(engine, messages, process_applications)
+        finally:
+            await engine.close()
+        return runtime, captured, outage
+
+    runtime, captured, outage = asyncio.run(go())
+    assert outage == [], captured.records  # the claim failed three times, then answered
+    [decision] = captured.on("greencredit.decisions")
+    assert decision["decision"] == "APPROVE"
+    # One disbursement, emitted once, and nothing dead-lettered: the batch waited.
+    assert [d["application_id"] for d in captured.on("greencredit.disbursements")] == [
+        app["application_id"]
+    ]
+    assert captured.on("greencredit.dead-letter") == []
+    assert runtime.processed == 1
