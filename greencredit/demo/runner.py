@@ -45,12 +45,12 @@ async def _add_all(redis_url: str, pool: FacePool) -> list[str]:
         blacklist = FaceBlacklist(client)
         return [
             await blacklist.add(
-                embedder.embed_image(FacePool.original(face)),
+                embedder.embed_image(FacePool.original(person)),
                 "FRAUD",
                 "demo-fraud-ops",
                 embedder.version,
             )
-            for face in pool.fraudsters
+            for person in pool.fraudsters
         ]
     finally:
         await client.aclose()

@@ -1,13 +1,16 @@
-"""Face photos for simulated applicants: a pool of honest faces and a few fraudsters' faces.
+"""Face photos for simulated applicants: honest people and known fraudsters, several photos each.
 
-The images are the ones the face tests use (models/data/faces: scikit-image's astronaut and
-20 held-out LFW crops). Each application gets a fresh variant (shift, scale, brightness,
-JPEG quality) so no two uploads are byte-identical, as with real selfies. The fraudsters'
-faces go on the blacklist from their *original* image; their applications send variants.
+The people are the 10 ORL identities held out from the face embedder's training
+(models/data/faces/orl_test_faces.npz: 10 photos per person, 92x112 grey). A fraudster's
+first photo is the one fraud ops put on the blacklist; an identity thief uploads one of
+the *other* photos of the same person, so the demo asks the embedder the real question
+(is this the same person on a different photo?), not whether it recognises a copy. Every
+upload is also a fresh variant (shift, scale, exposure, JPEG quality), as real selfies are.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,51 +19,59 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["FacePool"]
+__all__ = ["FacePerson", "FacePool"]
 
 FACES_DIR = Path(__file__).resolve().parents[2] / "models" / "data" / "faces"
-BLACKLISTED_LFW = 4  # the first crops are fraudsters' faces, the rest honest applicants
+BLACKLISTED_PEOPLE = 3  # the first held-out people are fraudsters, the rest honest applicants
 
 
-def _canvas(gray: np.ndarray) -> np.ndarray:
-    """A 25x25 crop upscaled and padded so the Haar detector sees a face with surroundings."""
-    big = cv2.resize(gray, (200, 200), interpolation=cv2.INTER_CUBIC)
-    padded = cv2.copyMakeBorder(big, 100, 100, 120, 120, cv2.BORDER_REPLICATE)
-    return cv2.cvtColor(padded, cv2.COLOR_GRAY2BGR)
+@dataclass(frozen=True)
+class FacePerson:
+    """One person's photos (BGR); photo 0 is the enrolment photo."""
+
+    name: str
+    photos: tuple[np.ndarray, ...]
 
 
 @dataclass
 class FacePool:
-    """Original images by role; `photo()` draws a variant."""
+    """The people by role; `photo()` draws an upload of one of them."""
 
     directory: Path = FACES_DIR
 
     @cached_property
-    def _crops(self) -> list[np.ndarray]:
-        with np.load(self.directory / "lfw_test_faces.npz") as data:
-            return [_canvas(face) for face in data["faces"]]
+    def _people(self) -> list[FacePerson]:
+        with np.load(self.directory / "orl_test_faces.npz") as data:
+            blob, offsets, names = data["png"], data["offsets"], data["person"]
+            photos = [_decode(blob[a:b]) for a, b in itertools.pairwise(offsets)]
+            order = list(dict.fromkeys(str(n) for n in names))
+        return [
+            FacePerson(name, tuple(p for p, n in zip(photos, names, strict=True) if n == name))
+            for name in order
+        ]
 
     @cached_property
-    def fraudsters(self) -> list[np.ndarray]:
-        """Faces on the blacklist: the astronaut portrait and the first LFW crops."""
-        astronaut = cv2.imread(str(self.directory / "astronaut.jpg"))
-        if astronaut is None:
-            raise FileNotFoundError(self.directory / "astronaut.jpg")
-        return [np.asarray(astronaut), *self._crops[:BLACKLISTED_LFW]]
+    def fraudsters(self) -> list[FacePerson]:
+        """People on the blacklist (by their enrolment photo)."""
+        return self._people[:BLACKLISTED_PEOPLE]
 
     @cached_property
-    def honest(self) -> list[np.ndarray]:
-        """Faces of applicants who are who they say they are."""
-        return self._crops[BLACKLISTED_LFW:]
+    def honest(self) -> list[FacePerson]:
+        """People who apply as who they are."""
+        return self._people[BLACKLISTED_PEOPLE:]
 
     @staticmethod
-    def original(image: np.ndarray) -> bytes:
-        """The image as the blacklist saw it (high-quality JPEG)."""
-        return _jpeg(image, 95)
+    def original(person: FacePerson) -> bytes:
+        """The enrolment photo as the blacklist saw it (high-quality JPEG)."""
+        return _jpeg(person.photos[0], 95)
 
     @staticmethod
-    def photo(image: np.ndarray, rng: random.Random) -> bytes:
-        """A new upload of the same face: small shift, zoom, exposure change, JPEG quality."""
+    def photo(person: FacePerson, rng: random.Random, enrolled: bool = False) -> bytes:
+        """A new upload of `person`: one of their photos, shifted, zoomed, re-exposed.
+
+        Someone `enrolled` on the blacklist never sends the enrolment photo itself.
+        """
+        image = rng.choice(person.photos[1:] if enrolled else person.photos)
         height, width = image.shape[:2]
         scale = rng.uniform(0.93, 1.07)
         shift_x = rng.uniform(-0.04, 0.04) * width
@@ -77,6 +88,13 @@ class FacePool:
             moved, alpha=rng.uniform(0.85, 1.15), beta=rng.uniform(-15, 15)
         )
         return _jpeg(exposed, rng.randrange(70, 95))
+
+
+def _decode(png: np.ndarray) -> np.ndarray:
+    image = cv2.imdecode(png, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("a vendored face photo does not decode")
+    return np.asarray(image)
 
 
 def _jpeg(image: np.ndarray, quality: int) -> bytes:

@@ -109,7 +109,7 @@ class Scenario:
 
     def _face_photo(self, index: int, fraudster: bool) -> bytes:
         pool = self.faces.fraudsters if fraudster else self.faces.honest
-        return FacePool.photo(pool[index], self.rng)
+        return FacePool.photo(pool[index], self.rng, enrolled=fraudster)
 
     def _add(self, day: int, topic: str, event: dict[str, Any]) -> None:
         self.plan.setdefault(day, []).append((topic, event))

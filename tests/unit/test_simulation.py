@@ -6,12 +6,15 @@ import random
 from collections import Counter
 from datetime import timedelta
 
+import cv2
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from greencredit.demo.summary import percentile, rank_auc
 from greencredit.streams.codec import AvroCodec
+from greencredit.streams.simulation.faces import FacePerson, FacePool
 from greencredit.streams.simulation.population import RepaymentHabit, instalment_paid_on
 from greencredit.streams.simulation.scenario import GRACE_DAYS, Scenario
 from greencredit.streams.simulation.truth import TYPOLOGIES, GroundTruth, detection_report
@@ -161,8 +164,18 @@ def test_percentile_is_a_value_that_was_observed() -> None:
 
 def test_honest_faces_and_fraudster_faces_vary_per_upload(scenario: Scenario) -> None:
     rng = random.Random(2)
-    photos = [scenario.faces.photo(scenario.faces.fraudsters[0], rng) for _ in range(3)]
-    assert len(set(photos)) == 3
+    thief = scenario.faces.fraudsters[0]
+    photos = [scenario.faces.photo(thief, rng, enrolled=True) for _ in range(20)]
+    assert len(set(photos)) == 20
+    fraudsters = {p.name for p in scenario.faces.fraudsters}
+    honest = {p.name for p in scenario.faces.honest}
+    assert len(fraudsters | honest) == 10 and not fraudsters & honest
+    assert all(len(p.photos) == 10 for p in scenario.faces.fraudsters)
+    # A thief never re-uploads the photo that put them on the blacklist.
+    dark, bright = np.zeros((112, 92, 3), np.uint8), np.full((112, 92, 3), 200, np.uint8)
+    person = FacePerson("two photos", (dark, bright))
+    uploads = [FacePool.photo(person, rng, enrolled=True) for _ in range(10)]
+    assert min(cv2.imdecode(np.frombuffer(u, np.uint8), 0).mean() for u in uploads) > 100
     applications = [e for t, e in _all_events(scenario) if t.endswith("applications")]
     with_faces = Counter(bool(e["face_image"]) for e in applications)
     assert with_faces[True] >= 1 and with_faces[False] >= 1
