@@ -122,10 +122,9 @@ Split of the IDENTITIES by a seeded permutation (seed 0), nobody in two splits:
 - validation (6, threshold only): {val_ids}
 - test (10, the reported metric): {test_ids}
 
-Every photo is preprocessed by the runtime's own functions (`face.detect_face`, the eye
-levelling and `face.align_face`). Where the runtime finds no face (the face fills the whole
-92x112 frame, so Haar sees no margin around it) the photo is given a 16 px replicated border and
-searched again: {border_train} train, {border_val} validation and {border_test} test photos
+Every photo is preprocessed by the runtime's own functions (`face.find_face`, the eye
+levelling and `face.align_face`). Where Haar finds no face (the face fills the whole 92x112
+frame, so it sees no margin around it) `find_face` searches again with a 16 px replicated border: {border_train} train, {border_val} validation and {border_test} test photos
 needed it; every photo then yields exactly one face. The raw test photos (100, lossless PNG)
 are vendored in `models/data/faces/orl_test_faces.npz`, and `tests/unit/test_face_identity.py`
 recomputes the test metric from them through `FaceEmbedder.embed_image`.
@@ -187,8 +186,8 @@ set the threshold there.
 
 ## Known limits
 - Haar detection misses strong profiles, dark or backlit faces and many occlusions; it is
-  tuned for roughly frontal selfies, and it finds no face when the face fills the whole photo
-  (no margin), which is why some ORL photos needed a border.
+  tuned for roughly frontal selfies. It finds no face when the face fills the whole photo (no
+  margin): `face.find_face` then searches a copy with a replicated border, as in training.
 - Liveness (`face.liveness`) is a blink + head-turn challenge on Haar eyes/profile: it stops a
   still photo, not a replayed video, a mask or a deepfake.
 """
