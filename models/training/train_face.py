@@ -124,7 +124,8 @@ Split of the IDENTITIES by a seeded permutation (seed 0), nobody in two splits:
 
 Every photo is preprocessed by the runtime's own functions (`face.find_face`, the eye
 levelling and `face.align_face`). Where Haar finds no face (the face fills the whole 92x112
-frame, so it sees no margin around it) `find_face` searches again with a 16 px replicated border: {border_train} train, {border_val} validation and {border_test} test photos
+frame, so it sees no margin around it) `find_face` searches again with a 16 px replicated border:
+{border_train} train, {border_val} validation and {border_test} test photos
 needed it; every photo then yields exactly one face. The raw test photos (100, lossless PNG)
 are vendored in `models/data/faces/orl_test_faces.npz`, and `tests/unit/test_face_identity.py`
 recomputes the test metric from them through `FaceEmbedder.embed_image`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import shutil
 import struct
@@ -28,6 +29,7 @@ from greencredit.models.face import (
     decode_image,
     detect_face,
     liveness,
+    observe_frame,
     same_person,
 )
 
@@ -281,3 +283,31 @@ def test_faces_are_checked_concurrently_without_crashing() -> None:
     alone = [embedder.embed_image(image) for image in images]
     for i, vector in enumerate(concurrent):
         assert np.allclose(vector, alone[i % len(images)], atol=1e-5)
+
+
+def _orl_frames() -> dict[tuple[str, int], bytes]:
+    """The vendored ORL test photos by (person, photo number): real captures, not drawings."""
+    with np.load(FACES_DIR / "orl_test_faces.npz") as data:
+        blob, offsets = data["png"], data["offsets"]
+        keys = zip(data["person"].tolist(), data["photo"].tolist(), strict=True)
+        return {
+            key: blob[a:b].tobytes()
+            for key, (a, b) in zip(keys, itertools.pairwise(offsets), strict=True)
+        }
+
+
+def test_a_real_blink_and_a_real_head_turn_are_seen() -> None:
+    frames = _orl_frames()
+    # s8 closes her eyes on photos 3 and 7 and has them open on the other eight: at 80 px
+    # faces the eye search must still see open eyes, or every small face would "blink".
+    for number in range(1, 11):
+        observed = observe_frame(frames[("s8", number)])
+        assert observed.frontal and observed.eyes_open == (number not in (3, 7)), number
+    blink = liveness([frames[("s8", 1)], frames[("s8", 3)], frames[("s8", 4)]])
+    assert blink.blink and not blink.head_turn and blink.reason == "NO_HEAD_TURN"
+    # s30 turns his head on photo 5 (three-quarter view: the profile cascade fires).
+    assert observe_frame(frames[("s30", 5)]).profile
+    turn = liveness([frames[("s30", 1)], frames[("s30", 5)], frames[("s30", 6)]])
+    assert turn.head_turn and not turn.blink and turn.reason == "NO_BLINK"
+    # The same real photo over and over (a printed photo held up) shows neither gesture.
+    assert not liveness([frames[("s8", 1)]] * 5).live
