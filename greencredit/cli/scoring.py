@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import typer
 
+from greencredit.models.application_checks import application_problem
 from greencredit.models.bp import BpCreditModel
 from greencredit.models.fusion import HardFlag
 from greencredit.models.lender_config import LenderConfig, LenderConfigError, default_lender_config
@@ -118,6 +119,10 @@ def score_command(
                 context = _context(line, where)
                 application = from_json_form(schema.raw, line)
                 check_record(schema.parsed, application)
+                # The same per-field checks the worker applies before scoring.
+                problem = application_problem(application, now)
+                if problem is not None:
+                    raise CodecError(problem)
             except (orjson.JSONDecodeError, CodecError) as exc:
                 rejected += 1
                 typer.echo(f"{where}: rejected: {exc}", err=True)

@@ -184,8 +184,11 @@ def test_score_command_scores_and_rejects(tmp_path):
         event_id="5f0c2a9e-8d1b-4c3e-9a57-0b6f2d1e4a99",
         _context={"device_risk": 0.9, "flags": ["DEVICE_FARM"]},
     )
+    # Schema-valid, but the worker's input checks refuse it: so must the offline command.
+    unchecked = dict(EXAMPLE, event_id="not-a-uuid")
     source = tmp_path / "apps.jsonl"
-    source.write_text("\n".join([json.dumps(good), json.dumps(farm), '{"event_id": 1}']) + "\n")
+    lines = [json.dumps(good), json.dumps(farm), '{"event_id": 1}', json.dumps(unchecked)]
+    source.write_text("\n".join(lines) + "\n")
     out = tmp_path / "decisions.jsonl"
     run = subprocess.run(
         [sys.executable, "-m", "greencredit", "score", "--in", str(source), "--out", str(out)],
@@ -193,9 +196,10 @@ def test_score_command_scores_and_rejects(tmp_path):
         text=True,
         timeout=120,
     )
-    assert run.returncode == 1  # one line rejected
-    assert json.loads(run.stdout) == {"scored": 2, "rejected": 1, "out": str(out)}
+    assert run.returncode == 1  # lines rejected
+    assert json.loads(run.stdout) == {"scored": 2, "rejected": 2, "out": str(out)}
     assert ":3: rejected" in run.stderr
+    assert ":4: rejected: event_id: not a UUID" in run.stderr
     decisions = [json.loads(line) for line in out.read_text().splitlines()]
     assert decisions[1]["decision"] in ("REVIEW", "DECLINE")
     assert "DEVICE_FARM" in [r["code"] for r in decisions[1]["reasons"]]
