@@ -185,7 +185,7 @@ def test_score_command_scores_and_rejects(tmp_path):
         _context={"device_risk": 0.9, "flags": ["DEVICE_FARM"]},
     )
     # Schema-valid, but the worker's input checks refuse it: so must the offline command.
-    unchecked = dict(EXAMPLE, event_id="not-a-uuid")
+    unchecked = dict(EXAMPLE, requested_amount_minor=2**63 - 1)
     source = tmp_path / "apps.jsonl"
     lines = [json.dumps(good), json.dumps(farm), '{"event_id": 1}', json.dumps(unchecked)]
     source.write_text("\n".join(lines) + "\n")
@@ -199,7 +199,7 @@ def test_score_command_scores_and_rejects(tmp_path):
     assert run.returncode == 1  # lines rejected
     assert json.loads(run.stdout) == {"scored": 2, "rejected": 2, "out": str(out)}
     assert ":3: rejected" in run.stderr
-    assert ":4: rejected: event_id: not a UUID" in run.stderr
+    assert ":4: rejected: requested_amount_minor: above" in run.stderr
     decisions = [json.loads(line) for line in out.read_text().splitlines()]
     assert decisions[1]["decision"] in ("REVIEW", "DECLINE")
     assert "DEVICE_FARM" in [r["code"] for r in decisions[1]["reasons"]]
