@@ -149,7 +149,9 @@ class DemoRun:
             orjson.loads((examples_dir() / "lender_config.json").read_bytes()),
         )
         self._publish(self.scenario.lender_configs(example))
-        time.sleep(1.5)  # workers refresh lender configs every CONFIG_REFRESH_S
+        # Stored before the first application: no worker can have cached a default config
+        # for these lenders yet, so the first scoring reads them.
+        self._wait_applied(("greencredit.lender-config",))
         for name, raw in POISON:
             self.publisher.publish_raw(name, raw, key=b"poison")
         opened: set[str] = set()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from greencredit.streams.simulation.scenario import Scenario
+from greencredit.streams.simulation.scenario import TENANTS, Scenario
 
 REQUIRED = {
     "events_in",
@@ -95,6 +95,10 @@ def test_every_application_is_decided_once_and_paid_out_at_most_once(demo_run) -
     lines = (dump / "greencredit.decisions.jsonl").read_text().splitlines()
     decided = [json.loads(line) for line in lines]
     assert len({d["application_event_id"] for d in decided}) == len(decided)
+    # Every decision used its lender's published configuration (versions 100, 101), never
+    # the default a worker falls back to when the config has not arrived yet.
+    published = {tenant: 100 + n for n, tenant in enumerate(TENANTS)}
+    assert {(d["tenant_id"], d["ahp_config_version"]) for d in decided} <= set(published.items())
     assert summary["dead_letters"] >= 3  # the demo's poison messages, each with a reason
     assert summary["audit_chain"]["decisions"]["intact"] is True
 
