@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -144,3 +145,46 @@ def test_follow_prints_new_events_and_stops_cleanly_on_sigint(env, tmp_path):
         stderr = follower.stderr.read() if follower.stderr else ""
     assert code == 0, stderr
     assert "Traceback" not in stderr
+
+
+def test_follow_from_the_end_shows_only_what_arrives_after_it_started(env, tmp_path):
+    old = application(3010)
+    first = run(["publish", TOPIC, str(write_jsonl(tmp_path / "old.jsonl", [old]))], env)
+    assert first.returncode == 0, first.stderr
+    lines: queue.Queue[str] = queue.Queue()
+    sent: list[str] = []
+    with subprocess.Popen(
+        [*CLI, "tail", TOPIC, "--follow"],  # --follow starts at the end by default
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as follower:
+        reader = threading.Thread(target=_lines, args=(follower.stdout, lines), daemon=True)
+        reader.start()
+        printed: list[dict[str, Any]] = []
+        try:
+            # The follower's position is fixed once it joins, which this test cannot see:
+            # keep sending new events until the first one comes out.
+            for n in range(30):
+                new = application(3020 + n)
+                batch = write_jsonl(tmp_path / f"new-{n}.jsonl", [new])
+                assert run(["publish", TOPIC, str(batch)], env).returncode == 0
+                sent.append(new["event_id"])
+                with contextlib.suppress(queue.Empty):
+                    printed.append(json.loads(lines.get(timeout=2)))
+                    break
+            assert printed, "nothing printed after 30 new events"
+            follower.send_signal(signal.SIGINT)
+            code = follower.wait(timeout=30)
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait(timeout=10)
+        reader.join(timeout=10)
+    while not lines.empty():
+        printed.append(json.loads(lines.get()))
+    assert code == 0
+    ids = [line["event"]["event_id"] for line in printed]
+    assert old["event_id"] not in ids  # published before the follower started
+    assert ids and set(ids) <= set(sent)
