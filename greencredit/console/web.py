@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", ConsoleService)
 STATIC_DIR = Path(__file__).with_name("static")
+PAGES_DIR = Path(__file__).with_name("pages")  # HTML bodies, rendered into pages/layout.html
 ANALYST_HEADER = "X-Analyst-Id"
 """Set by an authenticating proxy; wins over the page's analyst-id field."""
 
@@ -56,10 +57,10 @@ def build_app(service: ConsoleService, *, manage_service: bool = True) -> web.Ap
         app.cleanup_ctx.append(_service_lifetime)
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", _home)
-    app.router.add_get("/cases", _page("cases.html"))
-    app.router.add_get("/cases/{case_id}", _page("case.html"))
-    app.router.add_get("/lenders", _page("lenders.html"))
-    app.router.add_get("/lenders/{tenant}", _page("lender.html"))
+    app.router.add_get("/cases", _page("cases", "Cases"))
+    app.router.add_get("/cases/{case_id}", _page("case", "Case"))
+    app.router.add_get("/lenders", _page("lenders", "Lenders"))
+    app.router.add_get("/lenders/{tenant}", _page("lender", "Lender"))
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
     app.router.add_get("/api/health", _health)
     app.router.add_get("/api/cases", _list_cases)
@@ -143,11 +144,25 @@ async def _home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/cases")
 
 
-def _page(name: str) -> Handler:
-    path = STATIC_DIR / name
+def render_page(name: str, title: str) -> str:
+    """A console page: the shared layout (head, header) around pages/<name>.html.
+
+    The page's own script is static/<name>.js.
+    """
+    layout = (PAGES_DIR / "layout.html").read_text(encoding="utf-8")
+    main = (PAGES_DIR / f"{name}.html").read_text(encoding="utf-8")
+    return (
+        layout.replace("<!--title-->", title)
+        .replace("<!--script-->", name)
+        .replace("<!--main-->", main)
+    )
+
+
+def _page(name: str, title: str) -> Handler:
+    body = render_page(name, title).encode("utf-8")  # rendered once, when the app is built
 
     async def page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(path, headers={"Content-Type": "text/html; charset=utf-8"})
+        return web.Response(body=body, content_type="text/html", charset="utf-8")
 
     return page
 

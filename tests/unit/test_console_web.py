@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from greencredit.console.service import ALERTS, FEEDBACK, REVIEWS, ConsoleService
-from greencredit.console.web import build_app
+from greencredit.console.web import build_app, render_page
 from greencredit.streams.codec import AvroCodec
 from tests.unit.test_console_cases import alert, review
 from tests.unit.test_console_lenders import CONSISTENT_GOAL, INCONSISTENT_GOAL
@@ -217,3 +217,12 @@ def test_pages_are_static_with_a_strict_content_security_policy():
         assert listed["cases"][0]["customer_id"] == "<script>alert(1)</script>"  # JSON, as text
 
     run(check)
+
+
+def test_every_page_is_the_shared_layout_around_its_own_body_and_script():
+    for name, title in (("cases", "Cases"), ("case", "Case"), ("lenders", "Lenders")):
+        html = render_page(name, title)
+        assert html.startswith("<!doctype html>") and html.endswith("</html>\n")
+        assert f"<title>{title} · greencredit console</title>" in html
+        assert f'<script src="/static/{name}.js" defer></script>' in html
+        assert "<!--" not in html  # every marker of the layout was filled
