@@ -101,48 +101,64 @@ def test_a_message_that_does_not_decode_is_an_error_line(env, fresh_stack):
     assert "13912345678" not in json.dumps(lines)
 
 
-def _lines(stream: Any, into: queue.Queue[str]) -> None:
-    for line in stream:
-        into.put(line)
+class _Follower:
+    """`greencredit tail ARGS` running in the background, its stdout lines in a queue."""
 
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.proc = subprocess.Popen(
+            [*CLI, "tail", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-def _next_event(lines: queue.Queue[str], wanted: str) -> dict[str, Any]:
-    while True:
-        line = json.loads(lines.get(timeout=60))
-        if line.get("event", {}).get("event_id") == wanted:
-            return line
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def next_event(self, wanted: str) -> dict[str, Any]:
+        while True:
+            line = json.loads(self.lines.get(timeout=60))
+            if line.get("event", {}).get("event_id") == wanted:
+                return line
+
+    def interrupt(self) -> tuple[int, str]:
+        """Ctrl-C, as a user stops it: (exit code, stderr)."""
+        self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+        return code, self.proc.stderr.read() if self.proc.stderr else ""
+
+    def __enter__(self) -> _Follower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_follow_prints_new_events_and_stops_cleanly_on_sigint(env, tmp_path):
     before, later = application(3000), application(3001)
     first = run(["publish", TOPIC, str(write_jsonl(tmp_path / "a.jsonl", [before]))], env)
     assert first.returncode == 0, first.stderr
-    lines: queue.Queue[str] = queue.Queue()
-    with subprocess.Popen(
-        [*CLI, "tail", TOPIC, "--follow", "--from-beginning"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as follower:
-        reader = threading.Thread(target=_lines, args=(follower.stdout, lines), daemon=True)
-        reader.start()
-        try:
-            # Seeing an old event proves the follower is reading before the new one is sent.
-            _next_event(lines, before["event_id"])
-            sent = run(["publish", TOPIC, str(write_jsonl(tmp_path / "b.jsonl", [later]))], env)
-            assert sent.returncode == 0, sent.stderr
-            line = _next_event(lines, later["event_id"])
-            assert line["event"]["applicant"]["phone"] != later["applicant"]["phone"]
-            assert follower.poll() is None  # the end of the topic did not stop it
-            follower.send_signal(signal.SIGINT)
-            code = follower.wait(timeout=30)
-        finally:
-            if follower.poll() is None:
-                follower.kill()
-                follower.wait(timeout=10)
-        reader.join(timeout=10)
-        stderr = follower.stderr.read() if follower.stderr else ""
+    with _Follower([TOPIC, "--follow", "--from-beginning"], env) as follower:
+        # Seeing an old event proves the follower is reading before the new one is sent.
+        follower.next_event(before["event_id"])
+        sent = run(["publish", TOPIC, str(write_jsonl(tmp_path / "b.jsonl", [later]))], env)
+        assert sent.returncode == 0, sent.stderr
+        line = follower.next_event(later["event_id"])
+        assert line["event"]["applicant"]["phone"] != later["applicant"]["phone"]
+        assert follower.proc.poll() is None  # the end of the topic did not stop it
+        code, stderr = follower.interrupt()
     assert code == 0, stderr
     assert "Traceback" not in stderr
 
@@ -151,39 +167,24 @@ def test_follow_from_the_end_shows_only_what_arrives_after_it_started(env, tmp_p
     old = application(3010)
     first = run(["publish", TOPIC, str(write_jsonl(tmp_path / "old.jsonl", [old]))], env)
     assert first.returncode == 0, first.stderr
-    lines: queue.Queue[str] = queue.Queue()
     sent: list[str] = []
-    with subprocess.Popen(
-        [*CLI, "tail", TOPIC, "--follow"],  # --follow starts at the end by default
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as follower:
-        reader = threading.Thread(target=_lines, args=(follower.stdout, lines), daemon=True)
-        reader.start()
-        printed: list[dict[str, Any]] = []
-        try:
-            # The follower's position is fixed once it joins, which this test cannot see:
-            # keep sending new events until the first one comes out.
-            for n in range(30):
-                new = application(3020 + n)
-                batch = write_jsonl(tmp_path / f"new-{n}.jsonl", [new])
-                assert run(["publish", TOPIC, str(batch)], env).returncode == 0
-                sent.append(new["event_id"])
-                with contextlib.suppress(queue.Empty):
-                    printed.append(json.loads(lines.get(timeout=2)))
-                    break
-            assert printed, "nothing printed after 30 new events"
-            follower.send_signal(signal.SIGINT)
-            code = follower.wait(timeout=30)
-        finally:
-            if follower.poll() is None:
-                follower.kill()
-                follower.wait(timeout=10)
-        reader.join(timeout=10)
-    while not lines.empty():
-        printed.append(json.loads(lines.get()))
+    printed: list[dict[str, Any]] = []
+    # --follow starts at the end by default.
+    with _Follower([TOPIC, "--follow"], env) as follower:
+        # The follower's position is fixed once it joins, which this test cannot see:
+        # keep sending new events until the first one comes out.
+        for n in range(30):
+            new = application(3020 + n)
+            batch = write_jsonl(tmp_path / f"new-{n}.jsonl", [new])
+            assert run(["publish", TOPIC, str(batch)], env).returncode == 0
+            sent.append(new["event_id"])
+            with contextlib.suppress(queue.Empty):
+                printed.append(json.loads(follower.lines.get(timeout=2)))
+                break
+        assert printed, "nothing printed after 30 new events"
+        code, _ = follower.interrupt()
+        while not follower.lines.empty():
+            printed.append(json.loads(follower.lines.get()))
     assert code == 0
     ids = [line["event"]["event_id"] for line in printed]
     assert old["event_id"] not in ids  # published before the follower started
