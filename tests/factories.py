@@ -63,3 +63,27 @@ def transaction(n: int, **changes: Any) -> dict[str, Any]:
     event["occurred_at"] = changes.pop("occurred_at", datetime.now(UTC).isoformat())
     event.update(changes)
     return native("greencredit.v1.Transaction", event)
+
+
+def fraud_alert(
+    tenant: str,
+    n: int,
+    *,
+    severity: str = "CRITICAL",
+    code: str = "SIM_SWAP_LARGE_AMOUNT",
+    contribution: float = 0.9,
+    **changes: Any,
+) -> dict[str, Any]:
+    """Fraud alert number `n` of `tenant` (fresh ids, one reason), Avro-native."""
+    event = example("fraud_alert")
+    event.update(
+        event_id=str(uuid.uuid4()),
+        tenant_id=tenant,
+        alert_id=f"alert-{tenant}-{n}",
+        source_event_id=str(uuid.uuid4()),
+        occurred_at=datetime.now(UTC).isoformat(),
+        severity=severity,
+        reasons=[{"code": code, "contribution": contribution}],
+        **changes,
+    )
+    return native("greencredit.v1.FraudAlert", event)

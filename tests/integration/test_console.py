@@ -23,7 +23,7 @@ from greencredit.console.service import ConsoleService
 from greencredit.console.web import build_app
 from greencredit.infra.endpoints import Endpoints
 from greencredit.streams.codec import AvroCodec
-from tests.factories import application, example, native
+from tests.factories import application, example, fraud_alert, native
 from tests.integration.conftest import publish, read_all, wait_for
 
 CODEC = AvroCodec()
@@ -63,20 +63,6 @@ async def until(
     raise AssertionError(f"{path}: condition not met after {timeout}s; last answer {body}")
 
 
-def alert_event(tenant: str, n: int) -> dict[str, Any]:
-    event = example("fraud_alert")
-    event.update(
-        event_id=str(uuid.uuid4()),
-        tenant_id=tenant,
-        alert_id=f"alert-{tenant}-{n}",
-        source_event_id=str(uuid.uuid4()),
-        occurred_at=datetime.now(UTC).isoformat(),
-        reasons=[{"code": "SIM_SWAP_LARGE_AMOUNT", "contribution": 0.9}],
-        severity="CRITICAL",
-    )
-    return native("greencredit.v1.FraudAlert", event)
-
-
 def review_event(tenant: str, n: int) -> dict[str, Any]:
     event = example("decision")
     event.update(
@@ -100,7 +86,7 @@ def feedback_for(endpoints: Endpoints, case_id: str) -> list[dict[str, Any]]:
 
 def test_cases_are_listed_labelled_once_and_closed_from_the_topic(fresh_stack):
     tenant = f"bank-{uuid.uuid4().hex[:8]}"
-    alert, review = alert_event(tenant, 1), review_event(tenant, 2)
+    alert, review = fraud_alert(tenant, 1), review_event(tenant, 2)
     state: dict[str, Any] = {}
 
     async def label_them(client: TestClient) -> None:

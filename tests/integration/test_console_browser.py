@@ -16,7 +16,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from greencredit.infra.embedded import free_port
 from greencredit.infra.endpoints import Endpoints
 from greencredit.models.ahp import evaluate_hierarchy
 from greencredit.models.lender_config import default_hierarchy
-from tests.factories import example, native
+from tests.factories import fraud_alert
 from tests.integration.conftest import publish, read_all
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -108,28 +107,17 @@ def page(browser: Any) -> Iterator[Any]:
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
-def alert(tenant: str, n: int, severity: str, code: str, customer: str) -> dict[str, Any]:
-    event = example("fraud_alert")
-    event.update(
-        event_id=str(uuid.uuid4()),
-        tenant_id=tenant,
-        alert_id=f"alert-{tenant}-{n}",
-        source_event_id=str(uuid.uuid4()),
-        occurred_at=datetime.now(UTC).isoformat(),
-        severity=severity,
-        reasons=[{"code": code, "contribution": 0.8}],
-        customer_id=customer,
-    )
-    return native("greencredit.v1.FraudAlert", event)
-
-
 def test_analyst_sees_a_live_case_filters_and_confirms_fraud(fresh_stack, console, page):
     tenant = f"bank-{uuid.uuid4().hex[:8]}"
     page.goto(f"{console}/cases?lender={tenant}&status=open")
     expect(page.locator("#summary")).to_contain_text("0 shown")
 
-    takeover = alert(tenant, 1, "CRITICAL", "SIM_SWAP_LARGE_AMOUNT", HOSTILE)
-    velocity = alert(tenant, 2, "LOW", "CARD_VELOCITY", "cust-000777")
+    takeover = fraud_alert(
+        tenant, 1, code="SIM_SWAP_LARGE_AMOUNT", contribution=0.8, customer_id=HOSTILE
+    )
+    velocity = fraud_alert(
+        tenant, 2, severity="LOW", code="CARD_VELOCITY", contribution=0.8, customer_id="cust-000777"
+    )
     publish(fresh_stack, "greencredit.fraud-alerts", [takeover, velocity])
 
     # Live: the open page picks the new cases up without a reload.
