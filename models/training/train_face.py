@@ -415,19 +415,9 @@ def far_threshold(neg: np.ndarray, far: float = THRESHOLD_FAR) -> float:
     return math.floor(cut * 1e4 + 1) / 1e4  # strictly above the first rejected negative
 
 
-def runtime_embeddings(embedder: face.FaceEmbedder, photos: np.ndarray) -> tuple[np.ndarray, int]:
-    """Embeddings through ``FaceEmbedder.embed_image`` (PNG bytes in, as a caller sends them).
-
-    Returns the embeddings and how many photos the runtime searched with its close-up border.
-    """
-    vectors, n_padded = [], 0
-    for photo in photos:
-        vectors.append(embedder.embed_image(png(photo)))
-        try:
-            face.detect_face(photo)
-        except face.NoFace:
-            n_padded += 1
-    return np.asarray(vectors), n_padded
+def runtime_embeddings(embedder: face.FaceEmbedder, photos: np.ndarray) -> np.ndarray:
+    """Embeddings through ``FaceEmbedder.embed_image`` (PNG bytes in, as a caller sends them)."""
+    return np.asarray([embedder.embed_image(png(photo)) for photo in photos])
 
 
 def score_onnx(path: Path, seed: int = 0) -> dict[str, Any]:
@@ -441,7 +431,7 @@ def score_onnx(path: Path, seed: int = 0) -> dict[str, Any]:
     embedder = face.FaceEmbedder.load(Path(path))
     scores = {}
     for name, ids in (("validation", val_ids), ("test", test_ids)):
-        emb, _ = runtime_embeddings(embedder, photos[ids].reshape(-1, 112, 92))
+        emb = runtime_embeddings(embedder, photos[ids].reshape(-1, 112, 92))
         scores[name] = verification_pairs(emb, np.repeat(ids, ORL_PHOTOS))
     threshold = far_threshold(scores["validation"][1])
     result: dict[str, Any] = {
@@ -534,7 +524,7 @@ def train_face(output_dir: Path | None = None, seed: int = 0) -> dict[str, Any]:
     embedder = face.FaceEmbedder.load(onnx_path)
     scored = {}
     for name in ("validation", "test"):
-        emb, _ = runtime_embeddings(embedder, photos[splits[name]].reshape(-1, 112, 92))
+        emb = runtime_embeddings(embedder, photos[splits[name]].reshape(-1, 112, 92))
         pos, neg = verification_pairs(emb, np.repeat(splits[name], ORL_PHOTOS))
         scored[name] = verification_metrics(pos, neg, threshold)
     probe = np.stack([runtime_aligned(g) for g in geometries["test"]])
