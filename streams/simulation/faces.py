@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from greencredit.models.face import decode_image
+
 __all__ = ["FacePerson", "FacePool"]
 
 FACES_DIR = Path(__file__).resolve().parents[2] / "models" / "data" / "faces"
@@ -43,7 +45,7 @@ class FacePool:
     def _people(self) -> list[FacePerson]:
         with np.load(self.directory / "orl_test_faces.npz") as data:
             blob, offsets, names = data["png"], data["offsets"], data["person"]
-            photos = [_decode(blob[a:b]) for a, b in itertools.pairwise(offsets)]
+            photos = [decode_image(blob[a:b].tobytes()) for a, b in itertools.pairwise(offsets)]
             order = list(dict.fromkeys(str(n) for n in names))
         return [
             FacePerson(name, tuple(p for p, n in zip(photos, names, strict=True) if n == name))
@@ -88,13 +90,6 @@ class FacePool:
             moved, alpha=rng.uniform(0.85, 1.15), beta=rng.uniform(-15, 15)
         )
         return _jpeg(exposed, rng.randrange(70, 95))
-
-
-def _decode(png: np.ndarray) -> np.ndarray:
-    image = cv2.imdecode(png, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError("a vendored face photo does not decode")
-    return np.asarray(image)
 
 
 def _jpeg(image: np.ndarray, quality: int) -> bytes:
