@@ -22,6 +22,7 @@ __all__ = [
     "evaluate",
     "parse_derivation",
     "parse_grade_derivations",
+    "parse_zero_claim",
 ]
 
 # Long enough for any factor in the file; short enough that a pathological string is refused
@@ -57,6 +58,10 @@ class Derivation:
     inputs: Mapping[str, SourcedInput] = field(default_factory=dict)
     round_to: int = 1
     zero_because: str = ""
+    # For a purpose-level zero claim: the saving per unit of use under the least favourable
+    # sourced inputs, which must not be positive (see parse_zero_claim).
+    bound: Derivation | None = None
+    bound_unit: str = ""
 
     def value(self) -> float:
         """The factor this derivation states, rounded as the file states it."""
@@ -226,3 +231,35 @@ def parse_grade_derivations(
                 raise
             raise DerivationError(f"{here}: {exc}") from exc
     return parsed
+
+
+def parse_zero_claim(raw: Any, where: str, sources: Mapping[str, str]) -> Derivation:
+    """A stated zero: ``{"zero_because": "...", "bound": {"expression", "inputs", "unit"}}``.
+
+    For a purpose whose saving cannot be shown to be positive, the file claims nothing
+    instead of leaving the estimate unknown. ``bound`` is the saving per unit of use (per
+    km, per passenger-km) under the least favourable sourced inputs; the claim is accepted
+    only while that bound is not positive, because a positive lower bound means a factor can
+    be derived and must be. As for appliance grades below the market average, no negative
+    credit is recorded.
+    """
+    if not isinstance(raw, Mapping) or set(raw) != {"zero_because", "bound"}:
+        raise DerivationError(f"{where}: a zero claim must be {{'zero_because', 'bound'}}")
+    why = raw["zero_because"]
+    if not isinstance(why, str) or not why.strip():
+        raise DerivationError(f"{where}.zero_because: must say why, got {why!r}")
+    bound_raw = raw["bound"]
+    if not isinstance(bound_raw, Mapping) or "unit" not in bound_raw:
+        raise DerivationError(f"{where}.bound: must be an object with a unit")
+    unit = bound_raw["unit"]
+    if not isinstance(unit, str) or not unit.strip():
+        raise DerivationError(f"{where}.bound.unit: must be a non-empty string, got {unit!r}")
+    bound = parse_derivation(
+        {k: v for k, v in bound_raw.items() if k != "unit"}, f"{where}.bound", sources
+    )
+    if bound.value() > 0:
+        raise DerivationError(
+            f"{where}.bound: the least favourable saving is {bound.value()!r} {unit}, above "
+            "zero: derive a factor instead of claiming none"
+        )
+    return Derivation("0", {}, bound.round_to, why, bound, unit)

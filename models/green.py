@@ -3,8 +3,10 @@
 Everything here is pure except :func:`load_taxonomy`, which reads the one shipped data file
 (models/config/green_taxonomy.json). Money is integer minor units; rates are integer basis
 points. Every CO2e factor in the data file is derived from named, sourced inputs and is
-recomputed on load (models/co2e_derivation.py); a factor without a defensible public input is
-null, and every function that would use one answers ``None`` instead of guessing.
+recomputed on load (models/co2e_derivation.py). A purpose whose saving cannot be shown to be
+positive states a zero claim, backed by its least favourable sourced saving; a factor without
+a defensible public input is null, and every function that would use one answers ``None``
+instead of guessing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .co2e_derivation import (
     DerivationError,
     parse_derivation,
     parse_grade_derivations,
+    parse_zero_claim,
 )
 
 __all__ = [
@@ -178,6 +181,12 @@ def _derivations(
             raise GreenTaxonomyError(f"{where}: a stated factor needs a derivation from sources")
         return None, {}
     try:
+        if isinstance(raw, Mapping) and "zero_because" in raw:
+            if by_grade or kg != 0:
+                raise GreenTaxonomyError(
+                    f"{where}: a zero claim states kg_co2e_avoided 0 and no by_grade, got {kg!r}"
+                )
+            return parse_zero_claim(raw, where, sources), {}
         if not by_grade:
             derivation = parse_derivation(raw, where, sources)
             if kg != derivation.value():

@@ -135,7 +135,12 @@ def test_unknown_purpose_is_named(taxonomy):
             ),
             "ENERGY_EFFICIENT_APPLIANCE.*A\\+\\+\\+",
         ),
-        (lambda r: r["purposes"]["E_BIKE"]["co2e"].pop("note"), "E_BIKE.*note"),
+        (
+            lambda r: r["purposes"]["E_BIKE"]["co2e"].update(
+                kg_co2e_avoided=None, derivation=None, note=" "
+            ),
+            "E_BIKE.*note",
+        ),
         (
             lambda r: r["purposes"]["PUBLIC_TRANSPORT_PASS"]["co2e"].pop("currency"),
             "PUBLIC_TRANSPORT_PASS.*currency",
@@ -168,6 +173,11 @@ def test_shipped_estimate_is_the_derived_figure_or_none(taxonomy, purpose):
     estimate = co2e_avoided_kg(taxonomy, purpose, 10_000_00, "CNY", grade="GRADE_1")
     if factor.derivation is None and not factor.grade_derivations:
         assert estimate is None and factor.note  # no figure: say why, never guess
+        return
+    if factor.derivation is not None and factor.derivation.zero_because:
+        # A zero claim: nothing credited, and only while its sourced bound is not positive.
+        bound = factor.derivation.bound
+        assert estimate == 0.0 and bound is not None and bound.value() <= 0
         return
     derived = factor.grade_derivations.get("GRADE_1", factor.derivation)
     assert derived is not None and estimate is not None and estimate > 0
@@ -219,6 +229,11 @@ def derivations(raw: dict[str, Any]) -> list[tuple[str, str | None, dict[str, An
         derivation = co2e.get("derivation")
         if derivation is None:
             continue
+        if "zero_because" in derivation:
+            bound = derivation["bound"]
+            inputs = {k: v["value"] for k, v in bound["inputs"].items()}
+            found.append((purpose, "bound", inputs, co2e["kg_co2e_avoided"]))
+            continue
         common = {k: v["value"] for k, v in derivation.get("inputs", {}).items()}
         if not co2e.get("by_grade"):
             found.append((purpose, None, common, co2e["kg_co2e_avoided"]))
@@ -260,11 +275,24 @@ FORMULAS = {
         i["annual_t_co2"] * 1000 / i["green_credit_cny"] * i["credited_years"]
     ),
 }  # fmt: skip
+# Zero claims: the least favourable saving per unit of use, which must not be positive.
+BOUNDS = {
+    "E_BIKE": lambda i: (
+        (1 - i["bus_share"] - i["bicycle_share"]) * i["car_g_per_km_low"]
+        - i["ebike_g_per_km_high"]
+    ),
+    "PUBLIC_TRANSPORT_PASS": lambda i: -i["bus_g_per_pkm"],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(("purpose", "grade", "inputs", "factor"), derivations(shipped()))
 def test_each_shipped_factor_recomputes_from_its_stated_inputs(purpose, grade, inputs, factor):
     co2e = shipped()["purposes"][purpose]["co2e"]
+    if grade == "bound":
+        stated_bound = load_taxonomy().purpose(purpose).co2e.derivation.bound.value()
+        assert factor == 0 and stated_bound == pytest.approx(BOUNDS[purpose](inputs), abs=0.05)
+        assert stated_bound <= 0
+        return
     half_last_digit = 0.5 * 10 ** -co2e["derivation"].get("round_to", 1)
     assert factor == pytest.approx(FORMULAS[purpose](inputs), abs=half_last_digit)
 
@@ -278,8 +306,9 @@ def test_every_green_purpose_has_a_sourced_factor_or_a_note():
             assert co2e["assumptions"].strip() and co2e["source"].strip()
         else:
             assert co2e["note"].strip() and co2e["kg_co2e_avoided"] is None
-    # The brief asked for a factor wherever a defensible input exists; these two lack one.
-    assert set(GREEN) - derived == {"E_BIKE", "PUBLIC_TRANSPORT_PASS"}
+    # Every green purpose has a figure: derived from sources, or a zero claim whose sourced
+    # bound shows that nothing positive can be claimed.
+    assert derived == set(GREEN)
 
 
 def test_every_source_key_used_is_defined():
@@ -352,7 +381,9 @@ def _solar(raw: dict[str, Any]) -> dict[str, Any]:
             "ENERGY_EFFICIENT_APPLIANCE.*per_grade must derive exactly",
         ),
         (
-            lambda r: r["purposes"]["E_BIKE"]["co2e"].update(derivation=stated(5.0)),
+            lambda r: r["purposes"]["E_BIKE"]["co2e"].update(
+                kg_co2e_avoided=None, derivation=stated(5.0)
+            ),
             "E_BIKE.*kg_co2e_avoided None but its inputs give 5.0",
         ),
         (
@@ -645,3 +676,57 @@ def test_portfolio_refuses_float_money_and_mixed_currencies(taxonomy):
     mixed = [base | {"amount_minor": 1}, base | {"amount_minor": 1, "currency": "USD"}]
     with pytest.raises(ValueError, match="currencies"):
         portfolio_totals(mixed, taxonomy=taxonomy)
+
+
+# ---------------------------------------------------------------------------- zero claims
+
+
+def _bound_inputs(raw: dict[str, Any], purpose: str) -> dict[str, Any]:
+    inputs: dict[str, Any] = raw["purposes"][purpose]["co2e"]["derivation"]["bound"]["inputs"]
+    return inputs
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        # Shanghai's shares changed so that 45% would drive: the bound turns positive.
+        (
+            lambda r: _bound_inputs(r, "E_BIKE")["bicycle_share"].update(value=0.0),
+            r"E_BIKE.*bound.*40\.5.*derive a factor",
+        ),
+        (
+            lambda r: r["purposes"]["E_BIKE"]["co2e"].update(kg_co2e_avoided=12.0),
+            "E_BIKE.*zero claim states kg_co2e_avoided 0",
+        ),
+        (
+            lambda r: r["purposes"]["PUBLIC_TRANSPORT_PASS"]["co2e"]["derivation"].update(
+                zero_because=" "
+            ),
+            "PUBLIC_TRANSPORT_PASS.*zero_because.*must say why",
+        ),
+        (
+            lambda r: r["purposes"]["PUBLIC_TRANSPORT_PASS"]["co2e"]["derivation"]["bound"].pop(
+                "unit"
+            ),
+            "PUBLIC_TRANSPORT_PASS.*bound.*unit",
+        ),
+        (
+            lambda r: _bound_inputs(r, "PUBLIC_TRANSPORT_PASS")["bus_g_per_pkm"].update(
+                source="nowhere"
+            ),
+            "PUBLIC_TRANSPORT_PASS.*'nowhere' is not a key of _sources",
+        ),
+    ],
+)
+def test_a_zero_claim_must_be_backed_by_a_non_positive_sourced_bound(mutate, message):
+    raw = copy.deepcopy(shipped())
+    mutate(raw)
+    with pytest.raises(GreenTaxonomyError, match=message):
+        taxonomy_from_dict(raw)
+
+
+def test_zero_claim_loans_carry_zero_not_none(taxonomy):
+    assert co2e_avoided_kg(taxonomy, "E_BIKE", 4_000_00, "CNY") == 0.0
+    assert co2e_avoided_kg(taxonomy, "PUBLIC_TRANSPORT_PASS", 2_400_00, "CNY") == 0.0
+    # The claim is per purpose, not per currency: a pass bought in another currency has none.
+    assert co2e_avoided_kg(taxonomy, "PUBLIC_TRANSPORT_PASS", 2_400_00, "USD") is None
