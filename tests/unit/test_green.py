@@ -60,6 +60,14 @@ def stated(value: float) -> dict[str, Any]:
     return {"expression": "kg", "round_to": 1, "inputs": {"kg": figure(value)}}
 
 
+def assert_refused(mutate: Any, message: str) -> None:
+    """The shipped file, changed by ``mutate``, is refused with an error matching ``message``."""
+    raw = copy.deepcopy(shipped())
+    mutate(raw)
+    with pytest.raises(GreenTaxonomyError, match=message):
+        taxonomy_from_dict(raw)
+
+
 def with_factors() -> GreenTaxonomy:
     """A copy of the shipped file with test-only numbers, to exercise the arithmetic."""
     raw = shipped()
@@ -148,10 +156,7 @@ def test_unknown_purpose_is_named(taxonomy):
     ],
 )
 def test_invalid_taxonomy_is_rejected_naming_the_purpose(mutate, message):
-    raw = copy.deepcopy(shipped())
-    mutate(raw)
-    with pytest.raises(GreenTaxonomyError, match=message):
-        taxonomy_from_dict(raw)
+    assert_refused(mutate, message)
 
 
 def test_load_taxonomy_reads_a_given_path(tmp_path):
@@ -397,10 +402,7 @@ def _solar(raw: dict[str, Any]) -> dict[str, Any]:
     ],
 )  # fmt: skip
 def test_a_factor_that_does_not_follow_from_its_sources_is_rejected(mutate, message):
-    raw = copy.deepcopy(shipped())
-    mutate(raw)
-    with pytest.raises(GreenTaxonomyError, match=message):
-        taxonomy_from_dict(raw)
+    assert_refused(mutate, message)
 
 
 numbers = st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False)
@@ -719,10 +721,7 @@ def _bound_inputs(raw: dict[str, Any], purpose: str) -> dict[str, Any]:
     ],
 )
 def test_a_zero_claim_must_be_backed_by_a_non_positive_sourced_bound(mutate, message):
-    raw = copy.deepcopy(shipped())
-    mutate(raw)
-    with pytest.raises(GreenTaxonomyError, match=message):
-        taxonomy_from_dict(raw)
+    assert_refused(mutate, message)
 
 
 def test_zero_claim_loans_carry_zero_not_none(taxonomy):
