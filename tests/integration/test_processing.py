@@ -252,8 +252,9 @@ def test_green_pricing_and_funders_shape_the_disbursement(stack, tenant):
     )
     ev = application(5000, tenant_id=tenant, purpose="ELECTRIC_VEHICLE")
     grey = application(5001, tenant_id=tenant, purpose="TRAVEL")
+    bike = application(5002, tenant_id=tenant, purpose="E_BIKE")
     captured = _run(
-        stack, process_applications, _messages("greencredit.loan-applications", [ev, grey])
+        stack, process_applications, _messages("greencredit.loan-applications", [ev, grey, bike])
     )
     by_app = {d["application_id"]: d for d in captured.on("greencredit.disbursements")}
     assert by_app["app-05000"]["rate_discount_bps"] == 80
@@ -265,6 +266,10 @@ def test_green_pricing_and_funders_shape_the_disbursement(stack, tenant):
     assert ev_factor is not None and ev_factor.kg_co2e_avoided
     assert by_app["app-05000"]["co2e_avoided_kg"] == ev_factor.kg_co2e_avoided
     assert by_app["app-05001"]["co2e_avoided_kg"] is None
+    # An e-bike is green (discounted, green funder) but its zero claim credits no CO2e.
+    assert by_app["app-05002"]["rate_discount_bps"] == 80
+    assert by_app["app-05002"]["funder_id"] == "fund-green"
+    assert by_app["app-05002"]["co2e_avoided_kg"] == 0.0
 
 
 def test_a_loan_no_funder_can_take_goes_to_review(stack, tenant):
