@@ -101,6 +101,9 @@ def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[st
             "green_loans": len(green),
             "co2e_avoided_kg": round(sum(co2e), 1) if co2e else None,
             "green_loans_without_co2e_factor": len(green) - len(co2e),
+            # Green but credited nothing: zero claims (e-bikes, transit passes, where no
+            # saving can be shown) and appliances no better than the market average.
+            "green_loans_credited_zero_co2e": sum(1 for kg in co2e if kg == 0),
             "diversion_alerts": sum(1 for a in alerts if a["source"] == "GREEN_PURPOSE"),
         },
         "dead_letters": letters,

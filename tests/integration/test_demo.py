@@ -88,6 +88,16 @@ def test_the_summary_has_every_documented_field(demo_run) -> None:
     assert {"green_loans", "co2e_avoided_kg", "diversion_alerts"} <= summary["green"].keys()
 
 
+def test_zero_claim_loans_are_counted_as_credited_zero(demo_run) -> None:
+    summary, dump = demo_run
+    lines = (dump / "greencredit.disbursements.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    zero_claims = [r for r in records if r["purpose"] in ("E_BIKE", "PUBLIC_TRANSPORT_PASS")]
+    assert all(r["co2e_avoided_kg"] == 0.0 for r in zero_claims)
+    credited_zero = sum(1 for r in records if r["co2e_avoided_kg"] == 0.0)
+    assert summary["green"]["green_loans_credited_zero_co2e"] == credited_zero
+
+
 def test_every_application_is_decided_once_and_paid_out_at_most_once(demo_run) -> None:
     summary, dump = demo_run
     assert sum(summary["decisions"].values()) == summary["events_in"]["loan-applications"]
