@@ -81,6 +81,9 @@ class ScoredApplication:
     model_versions: dict[str, str]
     config_version: int
     rule_codes: tuple[str, ...] = ()  # identity rules that fired (reason codes, no PII)
+    # The fusion policy's inputs besides the config version, so the decision can be replayed.
+    lr_weight_adjustment: float = 0.0
+    approve_below: float | None = None
 
 
 def monthly_instalment_minor(amount_minor: int, term_months: int, annual_rate: float) -> int:
@@ -242,6 +245,10 @@ class ApplicationScorer:
         ]
         thresholds = list(approve_below or [None] * n)
         results = self._fuse(indicator_rows, configs, adjustments, flags, thresholds)
+        applied_thresholds = [
+            config.approve_below if t is None else float(t)
+            for config, t in zip(configs, thresholds, strict=True)
+        ]
         return [
             ScoredApplication(
                 result=results[i],
@@ -252,6 +259,8 @@ class ApplicationScorer:
                 model_versions={"bp": self.bp_model.version, "online_lr": lr_models[i].version},
                 config_version=configs[i].version,
                 rule_codes=rule_codes[i] + context_codes[i],
+                lr_weight_adjustment=float(adjustments[i]),
+                approve_below=applied_thresholds[i],
             )
             for i in range(n)
         ]

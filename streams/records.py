@@ -41,7 +41,7 @@ def decision_record(
         "event_id": output_event_id("decision", application["event_id"]),
         "tenant_id": application["tenant_id"],
         "occurred_at": now,
-        "schema_version": 1,
+        "schema_version": 2,
         "application_event_id": application["event_id"],
         "application_id": application["application_id"],
         "customer_id": application["customer_id"],
@@ -53,6 +53,8 @@ def decision_record(
         "features": {k: float(v) for k, v in scored.features.items()},
         "model_versions": dict(scored.model_versions),
         "ahp_config_version": scored.config_version,
+        "lr_weight_adjustment": float(scored.lr_weight_adjustment),
+        "approve_below": scored.approve_below,
         "applicant_ref": pseudonym(application["applicant"]["id_card_number"], pii_key, "id"),
     }
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,21 @@ _CONTEXT_INDICATORS = (
 )
 
 
-def _context(line: dict[str, Any], where: str) -> ApplicationContext:
-    """Optional `_context` object of an input line: what Redis/face would have said online."""
+@dataclass(frozen=True)
+class _Replay:
+    """A line's `_context`: what the worker knew, and the fusion inputs it decided with."""
+
+    context: ApplicationContext
+    lr_weight_adjustment: float = 0.0
+    approve_below: float | None = None  # None: the lender config's own threshold
+
+
+def _context(line: dict[str, Any], where: str) -> _Replay:
+    """Optional `_context` object of an input line: what Redis/face would have said online.
+
+    `lr_weight_adjustment` and `approve_below` may be copied from the recorded decision
+    (ApplicationDecision v2) to replay the fusion policy it was made with.
+    """
     raw = line.pop("_context", None) or {}
     if not isinstance(raw, dict):
         fail(f"{where}: _context must be an object")
@@ -46,9 +61,13 @@ def _context(line: dict[str, Any], where: str) -> ApplicationContext:
         values = {k: (None if raw.get(k) is None else float(raw[k])) for k in _CONTEXT_INDICATORS}
         flags = frozenset(HardFlag(f) for f in raw.get("flags", []))
         features = {str(k): float(v) for k, v in (raw.get("features") or {}).items()}
+        adjustment = float(raw.get("lr_weight_adjustment") or 0.0)
+        threshold = None if raw.get("approve_below") is None else float(raw["approve_below"])
     except (TypeError, ValueError) as exc:
         fail(f"{where}: invalid _context: {exc}")
-    return ApplicationContext(
+    if not (math.isfinite(adjustment) and (threshold is None or 0.0 <= threshold <= 1.0)):
+        fail(f"{where}: invalid _context: lr_weight_adjustment or approve_below out of range")
+    context = ApplicationContext(
         device_risk=values["device_risk"],
         velocity_risk=values["velocity_risk"],
         behaviour_risk=values["behaviour_risk"],
@@ -57,6 +76,7 @@ def _context(line: dict[str, Any], where: str) -> ApplicationContext:
         flags=flags,
         features=features,
     )
+    return _Replay(context, adjustment, threshold)
 
 
 def score_command(
@@ -93,14 +113,25 @@ def score_command(
     key = settings.pii_hmac_key.get_secret_value().encode()
     now = datetime.now(UTC)
     written, rejected = 0, 0
-    batch: list[tuple[dict[str, Any], ApplicationContext]] = []
+    batch: list[tuple[dict[str, Any], _Replay]] = []
 
     def flush(out: Any) -> int:
         if not batch:
             return 0
         apps = [a for a, _ in batch]
         configs = [config or default_lender_config(a["tenant_id"]) for a in apps]
-        scored = scorer.score_batch(apps, [c for _, c in batch], configs, [lr_model] * len(apps))
+        replays = [r for _, r in batch]
+        try:
+            scored = scorer.score_batch(
+                apps,
+                [r.context for r in replays],
+                configs,
+                [lr_model] * len(apps),
+                [r.lr_weight_adjustment for r in replays],
+                [r.approve_below for r in replays],
+            )
+        except ValueError as exc:  # e.g. a replayed approve_below above the decline threshold
+            fail(f"{input_path}: cannot score with the given config and _context: {exc}")
         for application, result in zip(apps, scored, strict=True):
             record = decision_record(application, result, key, now)
             out.write(orjson.dumps(to_json_form(None, record)) + b"\n")
@@ -116,7 +147,7 @@ def score_command(
                 line = orjson.loads(raw_line)
                 if not isinstance(line, dict):
                     raise CodecError("expected a JSON object")
-                context = _context(line, where)
+                replay = _context(line, where)
                 application = from_json_form(schema.raw, line)
                 check_record(schema.parsed, application)
                 # The same per-field checks the worker applies before scoring.
@@ -127,7 +158,7 @@ def score_command(
                 rejected += 1
                 typer.echo(f"{where}: rejected: {exc}", err=True)
                 continue
-            batch.append((application, context))
+            batch.append((application, replay))
             if len(batch) >= _BATCH:
                 written += flush(out)
         written += flush(out)

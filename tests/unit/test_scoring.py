@@ -25,6 +25,7 @@ from greencredit.models.scoring import (
 from greencredit.schemas import examples_dir
 from greencredit.streams.catalog import SchemaCatalog
 from greencredit.streams.jsonform import from_json_form
+from greencredit.streams.records import decision_record
 
 SCHEMA = SchemaCatalog().reader("greencredit.v1.LoanApplication").raw
 EXAMPLE = json.loads((examples_dir() / "loan_application.json").read_text())
@@ -226,3 +227,63 @@ def test_a_higher_approval_threshold_turns_review_into_approve(scorer):
     assert strict.result.decision != "APPROVE"
     assert lenient.result.decision == "APPROVE"
     assert lenient.result.score == strict.result.score
+
+
+def test_the_record_carries_the_fusion_inputs_it_was_decided_with(scorer):
+    config = default_lender_config("t")
+    app = _application()
+    lr = OnlineRiskModel()
+    [plain] = scorer.score_batch([app], [ApplicationContext()], [config], [lr])
+    assert (plain.lr_weight_adjustment, plain.approve_below) == (0.0, config.approve_below)
+    [moved] = scorer.score_batch(
+        [app], [ApplicationContext()], [config], [lr], [0.08], approve_below=[0.5]
+    )
+    assert (moved.lr_weight_adjustment, moved.approve_below) == (0.08, 0.5)
+    record = decision_record(app, moved, b"key", datetime.now(UTC))
+    assert record["schema_version"] == 2
+    assert (record["lr_weight_adjustment"], record["approve_below"]) == (0.08, 0.5)
+
+
+def _score_offline(tmp_path, lines):
+    source, out = tmp_path / "apps.jsonl", tmp_path / "decisions.jsonl"
+    source.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "greencredit", "score", "--in", str(source), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return run, [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+
+def test_score_command_replays_a_recorded_decision_with_its_fusion_inputs(tmp_path, scorer):
+    """Offline replay with the recorded adjustment and threshold gives the online score."""
+    app = _application()
+    config = default_lender_config(app["tenant_id"])
+    context = ApplicationContext(device_risk=0.2, velocity_risk=0.1)
+    [online] = scorer.score_batch(
+        [app], [context], [config], [OnlineRiskModel()], [0.1], approve_below=[0.45]
+    )
+    recorded = decision_record(app, online, b"key", datetime.now(UTC))
+    replay = {"device_risk": 0.2, "velocity_risk": 0.1}
+    line = dict(EXAMPLE, _context=replay)
+    replayed = dict(
+        EXAMPLE,
+        _context=replay
+        | {k: recorded[k] for k in ("lr_weight_adjustment", "approve_below")},
+    )
+    run, (without, with_inputs) = _score_offline(tmp_path, [line, replayed])
+    assert run.returncode == 0, run.stderr
+    assert with_inputs["score"] == pytest.approx(recorded["score"], abs=1e-12)
+    assert with_inputs["decision"] == recorded["decision"]
+    assert (with_inputs["lr_weight_adjustment"], with_inputs["approve_below"]) == (0.1, 0.45)
+    # Without them the policy is the lender's plain one: another score.
+    assert without["score"] != pytest.approx(recorded["score"], abs=1e-9)
+
+
+def test_score_command_refuses_a_replayed_threshold_it_cannot_apply(tmp_path):
+    line = dict(EXAMPLE, _context={"approve_below": 0.99})  # above the decline threshold
+    run, _ = _score_offline(tmp_path, [line])
+    assert run.returncode == 2
+    assert "cannot score with the given config and _context" in run.stderr
+    assert "Traceback" not in run.stderr
