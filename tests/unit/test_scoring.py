@@ -269,8 +269,7 @@ def test_score_command_replays_a_recorded_decision_with_its_fusion_inputs(tmp_pa
     line = dict(EXAMPLE, _context=replay)
     replayed = dict(
         EXAMPLE,
-        _context=replay
-        | {k: recorded[k] for k in ("lr_weight_adjustment", "approve_below")},
+        _context=replay | {k: recorded[k] for k in ("lr_weight_adjustment", "approve_below")},
     )
     run, (without, with_inputs) = _score_offline(tmp_path, [line, replayed])
     assert run.returncode == 0, run.stderr
