@@ -250,7 +250,8 @@ async def process_applications(
     configs = await engine.lender_configs(tenants)
     extensions = await engine.lender_extensions(tenants)
     models = await engine.models(APPLICATION_LR, tenants)
-    adjustments = [engine.monitor(t, configs[t]).lr_weight_adjustment for t in tenants]
+    shared = await engine.lr_weight_adjustments({t: configs[t] for t in tenants})
+    adjustments = [shared[t] for t in tenants]
     thresholds: list[float | None] = [
         approve_below_for(
             extensions[t].pricing,
@@ -303,6 +304,14 @@ async def process_applications(
             "bp_prob": item.bp_default_probability,
             "scored_at": now.isoformat(),
         }
+    moved = {
+        t: monitor.lr_weight_adjustment
+        for t in shared
+        if (monitor := engine.monitor(t, configs[t])).lr_weight_adjustment != shared[t]
+    }
+    if moved:  # an assessment moved the LR weight: every worker should score with it
+        engine.note_lr_adjustments(moved)
+        result.after_emit.append(partial(engine.publish_lr_adjustments, moved))
     result.done_event_ids.extend(a["event_id"] for a in applications)
     return result
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -151,6 +151,7 @@ class Engine:
     _configs: dict[str, _Cached] = field(default_factory=dict)
     _models: dict[tuple[str, str], _Cached] = field(default_factory=dict)
     _extensions: dict[str, _Cached] = field(default_factory=dict)
+    _adjustments: dict[str, _Cached] = field(default_factory=dict)
     _chain_known: set[tuple[str, int]] = field(default_factory=set)
     _bootstrap_state: dict[str, Any] | None = None
 
@@ -306,6 +307,48 @@ class Engine:
     def adopt_model(self, name: str, tenant: str, model: OnlineRiskModel) -> None:
         """The learner's own copy is authoritative in its process."""
         self._models[(name, tenant)] = _Cached(model, time.monotonic())
+
+    async def lr_weight_adjustments(self, configs: Mapping[str, LenderConfig]) -> dict[str, float]:
+        """Each tenant's shared LR weight adjustment, adopted by this worker's monitor.
+
+        Model monitoring runs in every worker (scores) and in the learner (labels); an
+        assessment that moves the adjustment publishes it (publish_lr_adjustments), and
+        every worker scores with the published value, so one lender's applications get
+        one fusion policy whichever worker decides them. Re-read every config_refresh_s.
+        """
+        stale = [t for t in configs if not self._fresh(self._adjustments.get(t))]
+        if stale:
+            try:
+                stored = await self.with_retry(
+                    "lr_adjustments", lambda: self.store.lr_adjustments(stale)
+                )
+            except RedisUnavailable:
+                stored = {}  # keep what this worker had
+            now = time.monotonic()
+            for tenant in stale:
+                known = self._adjustments.get(tenant)
+                value = stored.get(tenant, known.value if known else 0.0)
+                self._adjustments[tenant] = _Cached(value, now)
+        shared = {}
+        for tenant, config in configs.items():
+            limit = config.lr_weight_adjust_limit
+            value = min(max(float(self._adjustments[tenant].value), -limit), limit)
+            self.monitor(tenant, config).lr_weight_adjustment = value
+            shared[tenant] = value
+        return shared
+
+    def note_lr_adjustments(self, adjustments: Mapping[str, float]) -> None:
+        """Use adjustments this worker's monitoring moved until the next read from Redis."""
+        now = time.monotonic()
+        for tenant, value in adjustments.items():
+            self._adjustments[tenant] = _Cached(value, now)
+
+    async def publish_lr_adjustments(self, adjustments: Mapping[str, float]) -> None:
+        """Share adjustments this worker's monitoring moved (after the batch's outputs)."""
+        self.note_lr_adjustments(adjustments)
+        await self.with_retry(
+            "save_lr_adjustments", lambda: self.store.save_lr_adjustments(adjustments)
+        )
 
     def monitor(self, tenant: str, config: LenderConfig) -> ModelMonitor:
         """The champion/challenger monitor this worker keeps for a tenant."""

@@ -35,6 +35,7 @@ async def process_feedback(
     subjects = [label["subject_event_id"] for label in labels]
     pending = await engine.with_retry("take_scored", lambda: engine.store.take_scored(subjects))
     changed: dict[tuple[str, str], Any] = {}
+    adjusted: dict[str, float] = {}
     for label in labels:
         entry = pending.get(label["subject_event_id"])
         if entry is None:
@@ -45,9 +46,13 @@ async def process_feedback(
         positive = label["label"] in POSITIVE_LABELS
         if name == APPLICATION_LR and entry.get("bp_prob") is not None:
             config = (await engine.lender_configs([tenant]))[tenant]
-            for health in observe_label(
-                engine.monitor(tenant, config), entry["bp_prob"], entry["risk"], positive, now
-            ):
+            shared = (await engine.lr_weight_adjustments({tenant: config}))[tenant]
+            monitor = engine.monitor(tenant, config)
+            health_events = observe_label(monitor, entry["bp_prob"], entry["risk"], positive, now)
+            if monitor.lr_weight_adjustment != shared:
+                adjusted[tenant] = monitor.lr_weight_adjustment
+                engine.note_lr_adjustments({tenant: monitor.lr_weight_adjustment})
+            for health in health_events:
                 result.outputs.append(
                     Outgoing(
                         "greencredit.model-health",
@@ -60,6 +65,8 @@ async def process_feedback(
         changed[(name, tenant)] = model
     for (name, tenant), model in changed.items():
         await _save_model(engine, name, tenant, model)
+    if adjusted:
+        await engine.publish_lr_adjustments(adjusted)
     cases = {
         (label.get("case_id") or label["subject_event_id"]): label["label"] for label in labels
     }

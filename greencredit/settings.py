@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     )
     redis_retry_base_s: float = Field(default=0.05, gt=0, description="First backoff; doubles.")
     config_refresh_s: float = Field(
-        default=1.0, gt=0, description="How often workers re-read lender configs and models."
+        default=1.0,
+        gt=0,
+        description="How often workers re-read lender configs, models and the shared LR weight.",
     )
     daily_check_poll_s: float = Field(
         default=300.0,

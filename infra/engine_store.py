@@ -8,6 +8,7 @@ a disbursement is claimed before it is sent and marked sent after the broker's a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -233,6 +234,32 @@ class EngineStore:
             return {}
         values = await self.client.mget([self._key("model", name, t) for t in tenants])
         return {t: orjson.loads(v) for t, v in zip(tenants, values, strict=True) if v}
+
+    # -- fusion: the LR weight adjustment model monitoring recommends ---------------------
+    async def save_lr_adjustments(self, adjustments: Mapping[str, float]) -> None:
+        """Publish tenants' LR weight adjustments (last writer wins; every worker reloads)."""
+        if not adjustments:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for tenant, value in adjustments.items():
+            pipe.set(self._key("lr-adjust", tenant), repr(float(value)), ex=self.ttl.model)
+        await pipe.execute()
+
+    async def lr_adjustments(self, tenant_ids: Iterable[str]) -> dict[str, float]:
+        """Stored adjustments of these tenants (tenants never adjusted are absent)."""
+        tenants = list(dict.fromkeys(tenant_ids))
+        if not tenants:
+            return {}
+        values = await self.client.mget([self._key("lr-adjust", t) for t in tenants])
+        found = {}
+        for tenant, raw in zip(tenants, values, strict=True):
+            try:
+                value = float(raw) if raw is not None else math.nan
+            except ValueError:
+                value = math.nan
+            if math.isfinite(value):  # anything else is not ours: ignore it
+                found[tenant] = value
+        return found
 
     # -- late labels ------------------------------------------------------------------------
     async def take_scored(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from greencredit.agents.applications import process_applications
 from greencredit.agents.batch import finish_batch
@@ -22,6 +23,12 @@ from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.agents.runtime import Runtime
 from greencredit.agents.transactions import process_transactions
 from greencredit.models.green import default_taxonomy
+from greencredit.models.monitoring import (
+    ModelMonitor,
+    MonitorConfig,
+    observe_label,
+    observe_scores,
+)
 from greencredit.settings import Settings
 from greencredit.streams.codec import AvroCodec
 from tests.factories import application, example, native, transaction, valid_id_number
@@ -496,3 +503,133 @@ def test_a_redis_outage_at_the_disbursement_claim_delays_the_batch_not_the_money
     ]
     assert captured.on("greencredit.dead-letter") == []
     assert runtime.processed == 1
+
+
+def _primed_monitor(limit: float, signal: str = "score") -> ModelMonitor:
+    """A monitor one event away from closing a drift assessment that moves the LR weight.
+
+    Built through the public step functions: the LR's scores (or, for "error", its errors
+    on negative labels) drift up (0.25 -> 0.40, BP at 0.20), a one-directional gap below
+    the replacement level, so the next observed event closes the assessment with
+    ADJUST_LR_WEIGHT (trust the LR less: one step down).
+    """
+    monitor = ModelMonitor(MonitorConfig(lr_weight_limit=limit))
+    now = datetime.now(UTC)
+
+    def observe(lr: float) -> None:
+        if signal == "score":
+            observe_scores(monitor, 0.20, lr, now)
+        else:
+            observe_label(monitor, 0.20, lr, False, now)
+
+    for _ in range(400):
+        observe(0.25)
+    while not monitor.assessments[signal].detections:
+        observe(0.40)
+    while monitor.assessments[signal].events_since < monitor.config.assessment_events - 1:
+        observe(0.40)
+    return monitor
+
+
+def test_an_lr_weight_moved_by_one_worker_is_used_by_every_worker(stack, tenant):
+    async def go():
+        settings = Settings(KAFKA_BOOTSTRAP_SERVERS=stack.kafka, REDIS_URL=stack.redis)
+        first, second = Engine.create(settings), Engine.create(settings)
+        await first.start()
+        await second.start()
+        try:
+            config = (await first.lender_configs([tenant]))[tenant]
+            first.monitors[tenant] = _primed_monitor(config.lr_weight_adjust_limit)
+            out_first, out_second = Captured(), Captured()
+            topic = "greencredit.loan-applications"
+            batch = await process_applications(
+                first, _messages(topic, [application(7000, tenant_id=tenant)])
+            )
+            await finish_batch(first, batch, out_first)
+            batch = await process_applications(
+                second, _messages(topic, [application(7001, tenant_id=tenant)])
+            )
+            await finish_batch(second, batch, out_second)
+            stored = await second.store.lr_adjustments([tenant])
+            return out_first, out_second, stored, first, second
+        finally:
+            await first.close()
+            await second.close()
+
+    out_first, out_second, stored, first, second = asyncio.run(go())
+    moved = first.monitors[tenant].lr_weight_adjustment
+    assert moved == pytest.approx(-0.02)
+    [health] = out_first.on("greencredit.model-health")
+    assert health["lr_weight_adjustment"] == pytest.approx(moved)
+    # The first decision was scored before the assessment closed; the other worker's
+    # decision uses the published value, and its own monitor starts from it.
+    [decided_before] = out_first.on("greencredit.decisions")
+    assert decided_before["lr_weight_adjustment"] == 0.0
+    assert stored == {tenant: pytest.approx(moved)}
+    [decided_after] = out_second.on("greencredit.decisions")
+    assert decided_after["lr_weight_adjustment"] == pytest.approx(moved)
+    assert second.monitors[tenant].lr_weight_adjustment == pytest.approx(moved)
+
+
+@pytest.mark.parametrize(
+    ("n", "stored", "used"), [(7100, "0.5", 0.10), (7101, "-0.5", -0.10), (7102, "nan", 0.0)]
+)
+def test_a_stored_lr_weight_is_clamped_to_the_lenders_limit(stack, tenant, n, stored, used):
+    async def put() -> None:
+        client = aioredis.Redis.from_url(stack.redis)
+        try:
+            await client.set(f"gc:lr-adjust:{tenant}", stored)
+        finally:
+            await client.aclose()
+
+    asyncio.run(put())
+    captured = _run(
+        stack,
+        process_applications,
+        _messages("greencredit.loan-applications", [application(n, tenant_id=tenant)]),
+    )
+    [decision] = captured.on("greencredit.decisions")
+    assert decision["lr_weight_adjustment"] == pytest.approx(used)
+
+
+def test_an_lr_weight_moved_by_the_learner_is_published(stack, tenant):
+    scored_app = application(7200, tenant_id=tenant)
+    _run(stack, process_applications, _messages("greencredit.loan-applications", [scored_app]))
+    label = example("analyst_feedback")
+    label.update(
+        event_id=str(uuid.uuid4()),
+        tenant_id=tenant,
+        subject_event_id=scored_app["event_id"],
+        label="DEFAULTED",
+    )
+
+    async def learn():
+        settings = Settings(KAFKA_BOOTSTRAP_SERVERS=stack.kafka, REDIS_URL=stack.redis)
+        learner = Engine.create(settings)
+        await learner.start()
+        try:
+            config = (await learner.lender_configs([tenant]))[tenant]
+            learner.monitors[tenant] = _primed_monitor(config.lr_weight_adjust_limit, "error")
+            captured = Captured()
+            batch = await process_feedback(
+                learner,
+                _messages(
+                    "greencredit.analyst-feedback",
+                    [native("greencredit.v1.AnalystFeedback", label)],
+                ),
+            )
+            await finish_batch(learner, batch, captured)
+            return captured, await learner.store.lr_adjustments([tenant])
+        finally:
+            await learner.close()
+
+    captured, stored = asyncio.run(learn())
+    [health] = captured.on("greencredit.model-health")
+    assert health["lr_weight_adjustment"] == pytest.approx(-0.02)
+    assert stored == {tenant: pytest.approx(-0.02)}
+    decided = _run(
+        stack,
+        process_applications,
+        _messages("greencredit.loan-applications", [application(7201, tenant_id=tenant)]),
+    )
+    assert decided.on("greencredit.decisions")[0]["lr_weight_adjustment"] == pytest.approx(-0.02)
