@@ -304,13 +304,8 @@ async def process_applications(
             "bp_prob": item.bp_default_probability,
             "scored_at": now.isoformat(),
         }
-    moved = {
-        t: monitor.lr_weight_adjustment
-        for t in shared
-        if (monitor := engine.monitor(t, configs[t])).lr_weight_adjustment != shared[t]
-    }
+    moved = engine.moved_lr_adjustments({t: configs[t] for t in shared})
     if moved:  # an assessment moved the LR weight: every worker should score with it
-        engine.note_lr_adjustments(moved)
         result.after_emit.append(partial(engine.publish_lr_adjustments, moved))
     result.done_event_ids.extend(a["event_id"] for a in applications)
     return result

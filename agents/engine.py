@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -30,7 +31,7 @@ from greencredit.models.face import FaceEmbedder
 from greencredit.models.green import Funder, GreenPricing
 from greencredit.models.lender_config import LenderConfig, LenderConfigError, default_lender_config
 from greencredit.models.lr_bootstrap import load_bootstrap_lr
-from greencredit.models.monitoring import ModelMonitor, MonitorConfig
+from greencredit.models.monitoring import ModelMonitor, MonitorConfig, clamp_lr_weight
 from greencredit.models.online_lr import OnlineLRConfig, OnlineRiskModel
 from greencredit.models.scoring import ApplicationScorer
 from greencredit.settings import Settings
@@ -235,16 +236,22 @@ class Engine:
             time.monotonic() - cached.fetched_at < self.settings.config_refresh_s
         )
 
+    async def _reload(
+        self, what: str, stale: list[str], load: Callable[[list[str]], Awaitable[dict[str, T]]]
+    ) -> dict[str, T]:
+        """What Redis holds for the stale cache entries; {} while it is down (keep the cache)."""
+        try:
+            return await self.with_retry(what, lambda: load(stale))
+        except RedisUnavailable:
+            return {}
+
     async def lender_configs(self, tenants: Iterable[str]) -> dict[str, LenderConfig]:
         """Each tenant's newest config (re-read every config_refresh_s); default if none."""
         wanted = list(dict.fromkeys(tenants))
         stale = [t for t in wanted if not self._fresh(self._configs.get(t))]
         if stale:
-            try:
-                stored = await self.with_retry("configs", lambda: self.store.configs(stale))
-            except RedisUnavailable:
-                stored = {}  # keep what we had; defaults for tenants never seen
-            now = time.monotonic()
+            stored = await self._reload("configs", stale, self.store.configs)
+            now = time.monotonic()  # defaults below only for tenants never seen
             for tenant in stale:
                 config = self._configs[tenant].value if tenant in self._configs else None
                 if tenant in stored:
@@ -260,10 +267,7 @@ class Engine:
         wanted = list(dict.fromkeys(tenants))
         stale = [t for t in wanted if not self._fresh(self._extensions.get(t))]
         if stale:
-            try:
-                stored = await self.with_retry("configs", lambda: self.store.configs(stale))
-            except RedisUnavailable:
-                stored = {}
+            stored = await self._reload("configs", stale, self.store.configs)
             now = time.monotonic()
             for tenant in stale:
                 try:
@@ -288,12 +292,7 @@ class Engine:
         wanted = list(dict.fromkeys(tenants))
         stale = [t for t in wanted if not self._fresh(self._models.get((name, t)))]
         if stale:
-            try:
-                stored = await self.with_retry(
-                    "models", lambda: self.store.load_models(name, stale)
-                )
-            except RedisUnavailable:
-                stored = {}
+            stored = await self._reload("models", stale, partial(self.store.load_models, name))
             now = time.monotonic()
             for tenant in stale:
                 current = self._models.get((name, tenant))
@@ -318,12 +317,7 @@ class Engine:
         """
         stale = [t for t in configs if not self._fresh(self._adjustments.get(t))]
         if stale:
-            try:
-                stored = await self.with_retry(
-                    "lr_adjustments", lambda: self.store.lr_adjustments(stale)
-                )
-            except RedisUnavailable:
-                stored = {}  # keep what this worker had
+            stored = await self._reload("lr_adjustments", stale, self.store.lr_adjustments)
             now = time.monotonic()
             for tenant in stale:
                 known = self._adjustments.get(tenant)
@@ -331,21 +325,31 @@ class Engine:
                 self._adjustments[tenant] = _Cached(value, now)
         shared = {}
         for tenant, config in configs.items():
-            limit = config.lr_weight_adjust_limit
-            value = min(max(float(self._adjustments[tenant].value), -limit), limit)
+            cached = self._adjustments[tenant]
+            value = clamp_lr_weight(cached.value, config.lr_weight_adjust_limit)
+            # Cache what is used, so that only a real move by a monitor counts as one.
+            self._adjustments[tenant] = _Cached(value, cached.fetched_at)
             self.monitor(tenant, config).lr_weight_adjustment = value
             shared[tenant] = value
         return shared
 
-    def note_lr_adjustments(self, adjustments: Mapping[str, float]) -> None:
-        """Use adjustments this worker's monitoring moved until the next read from Redis."""
-        now = time.monotonic()
-        for tenant, value in adjustments.items():
-            self._adjustments[tenant] = _Cached(value, now)
+    def moved_lr_adjustments(self, configs: Mapping[str, LenderConfig]) -> dict[str, float]:
+        """Adjustments this worker's monitors moved since they adopted the shared value.
+
+        They are used here at once (until the next read from Redis); the caller publishes
+        them with publish_lr_adjustments once its outputs are out.
+        """
+        now, moved = time.monotonic(), {}
+        for tenant, config in configs.items():
+            value = self.monitor(tenant, config).lr_weight_adjustment
+            cached = self._adjustments.get(tenant)
+            if cached is None or value != cached.value:
+                moved[tenant] = value
+                self._adjustments[tenant] = _Cached(value, now)
+        return moved
 
     async def publish_lr_adjustments(self, adjustments: Mapping[str, float]) -> None:
-        """Share adjustments this worker's monitoring moved (after the batch's outputs)."""
-        self.note_lr_adjustments(adjustments)
+        """Share adjustments this worker's monitoring moved."""
         await self.with_retry(
             "save_lr_adjustments", lambda: self.store.save_lr_adjustments(adjustments)
         )

@@ -46,12 +46,11 @@ async def process_feedback(
         positive = label["label"] in POSITIVE_LABELS
         if name == APPLICATION_LR and entry.get("bp_prob") is not None:
             config = (await engine.lender_configs([tenant]))[tenant]
-            shared = (await engine.lr_weight_adjustments({tenant: config}))[tenant]
-            monitor = engine.monitor(tenant, config)
-            health_events = observe_label(monitor, entry["bp_prob"], entry["risk"], positive, now)
-            if monitor.lr_weight_adjustment != shared:
-                adjusted[tenant] = monitor.lr_weight_adjustment
-                engine.note_lr_adjustments({tenant: monitor.lr_weight_adjustment})
+            await engine.lr_weight_adjustments({tenant: config})  # start from the shared one
+            health_events = observe_label(
+                engine.monitor(tenant, config), entry["bp_prob"], entry["risk"], positive, now
+            )
+            adjusted |= engine.moved_lr_adjustments({tenant: config})
             for health in health_events:
                 result.outputs.append(
                     Outgoing(

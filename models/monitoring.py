@@ -48,6 +48,7 @@ __all__ = [
     "ModelMonitor",
     "MonitorConfig",
     "Recommendation",
+    "clamp_lr_weight",
     "from_state",
     "gap_profile",
     "observe_label",
@@ -133,6 +134,11 @@ def gap_profile(gaps: Sequence[float], sign_consistency: float) -> GapProfile:
     )
 
 
+def clamp_lr_weight(value: float, limit: float) -> float:
+    """An LR weight adjustment held within ``±limit`` (the lender's lr_weight_adjust_limit)."""
+    return min(limit, max(-limit, float(value)))
+
+
 def recommend(
     profile: GapProfile, direction: int, current_adjustment: float, config: MonitorConfig
 ) -> tuple[Recommendation, float]:
@@ -146,7 +152,7 @@ def recommend(
     if profile.one_directional and direction != 0:
         limit = config.lr_weight_limit
         proposed = current_adjustment + math.copysign(config.lr_weight_step, direction)
-        return Recommendation.ADJUST_LR_WEIGHT, min(limit, max(-limit, proposed))
+        return Recommendation.ADJUST_LR_WEIGHT, clamp_lr_weight(proposed, limit)
     return Recommendation.OBSERVE, current_adjustment
 
 
