@@ -32,6 +32,7 @@ __all__ = [
     "create_database",
     "postgres_bin",
     "start_postgres",
+    "stop_postgres",
 ]
 
 DATABASE = "greencredit"
@@ -242,3 +243,10 @@ def create_database(admin_url: str, name: str) -> bool:
             await connection.close()
 
     return asyncio.run(create())
+
+
+def stop_postgres(pid: int) -> None:
+    """Fast shutdown (SIGINT), then SIGKILL if it lingers."""
+    from .embedded import _stop_pid
+
+    _stop_pid(pid, str(postgres_bin() / "postgres"), interrupt_first=True)

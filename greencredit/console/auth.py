@@ -337,7 +337,9 @@ class Users:
                 await record_audit(
                     connection, name or "-", "sign-in-failed", at=now, address=address
                 )
-                raise AuthError("wrong user name or password")
+        if not ok or row is None:  # raised after the commit: the failure must be counted
+            raise AuthError("wrong user name or password")
+        async with self.engine.begin() as connection:
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
             await connection.execute(
                 sa.insert(db.sessions).values(

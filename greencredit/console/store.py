@@ -235,7 +235,7 @@ class CaseStore:
         if severity is not None:
             where.append(c.severity == severity)
         if typology is not None:
-            where.append(c.typologies.any(typology))
+            where.append(sa.literal(typology) == sa.any_(c.typologies))
         if status == "active":
             where.append(c.status != "closed")
         elif status is not None:

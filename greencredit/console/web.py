@@ -77,6 +77,7 @@ class WebSettings:
 
 SERVICE = web.AppKey("service", ConsoleService)
 WEB = web.AppKey("web", WebSettings)
+SESSION = web.RequestKey("session", Session)
 
 _MAX_BODY = 64 * 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -211,7 +212,7 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
             raise _json_error(web.HTTPForbidden, f"missing or wrong {CSRF_HEADER} header")
-    request["session"] = session
+    request[SESSION] = session
     response = await handler(request)
     if new_token is not None:
         _set_cookie(request, response, new_token)
@@ -241,7 +242,7 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) 
 
 def _user(request: web.Request, *roles: str) -> User:
     """The signed-in user, if they hold one of ``roles``; 403 otherwise."""
-    user: User = request["session"].user
+    user: User = request[SESSION].user
     if roles and not user.has(*roles):
         raise _json_error(web.HTTPForbidden, f"this needs the role {' or '.join(roles)}")
     return user
@@ -292,11 +293,11 @@ async def _sign_in(request: web.Request) -> web.Response:
 
 
 async def _whoami(request: web.Request) -> web.Response:
-    return _json(_session_view(request["session"]))
+    return _json(_session_view(request[SESSION]))
 
 
 async def _sign_out(request: web.Request) -> web.Response:
-    await request.app[SERVICE].users.sign_out(request["session"], _address(request))
+    await request.app[SERVICE].users.sign_out(request[SESSION], _address(request))
     response = _json({"signed_out": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -306,7 +307,7 @@ async def _sign_out(request: web.Request) -> web.Response:
 
 
 async def _home(request: web.Request) -> web.StreamResponse:
-    user: User = request["session"].user
+    user: User = request[SESSION].user
     if user.has(*CASE_ROLES):
         raise web.HTTPFound("/cases")
     if user.has(*POLICY_ROLES):
