@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -207,7 +208,8 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if session is None:
         if request.path.startswith("/api/"):
             raise _json_error(web.HTTPUnauthorized, "sign in first")
-        raise web.HTTPFound(f"/login?next={request.path_qs}" if request.path != "/" else "/login")
+        target = "/login" if request.path == "/" else f"/login?next={quote(request.path_qs)}"
+        raise web.HTTPFound(target)
     if request.method not in _SAFE_METHODS and new_token is None:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
