@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         default=None, description="redis://host:port/db. Unset: use the embedded redis-server."
     )
     redis_password: SecretStr | None = None
+    # One prefix for every key the engine writes, so two deployments (or a test run) can
+    # share one Redis without seeing each other's state.
+    redis_key_prefix: str = Field(
+        default="gc:",
+        pattern=r"^[A-Za-z0-9_.:-]{1,32}$",
+        description="Prefix of every Redis key the engine writes.",
+    )
 
     # --- Embedded stack ---------------------------------------------------------
     state_dir: Path = Field(
@@ -75,6 +82,12 @@ class Settings(BaseSettings):
     worker_batch_within_s: float = Field(default=0.005, gt=0)
     worker_web_port: int = Field(default=6066, ge=1, le=65535, description="Health/metrics page.")
     worker_web_host: str = "127.0.0.1"
+    # A rebalance normally ends within the session timeout plus a join round (about 11 s on
+    # the embedded stack): longer than this, /health/ answers 503 so an orchestrator (or
+    # the `--processes` supervisor) restarts the worker. Keep it above broker_rebalance_timeout.
+    worker_rebalance_stuck_s: float = Field(
+        default=30.0, gt=0, description="Seconds in one rebalance before /health/ says not ready."
+    )
     redis_retry_attempts: int = Field(
         default=4, ge=1, description="Tries per Redis call before a decision falls back to review."
     )

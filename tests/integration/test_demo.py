@@ -1,4 +1,5 @@
-"""`greencredit demo` end to end on its own embedded stack: summary, dump, privacy."""
+"""`greencredit demo` end to end on its own embedded stack, one of two workers killed mid-run:
+summary, dump, privacy."""
 
 from __future__ import annotations
 
@@ -53,6 +54,12 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
             "45",
             "--seed",
             "3",
+            # Two supervised workers, one SIGKILLed mid-run: every check below must hold
+            # across the takeover (and the killed worker's restart) too.
+            "--workers",
+            "2",
+            "--kill-worker-at-day",
+            "20",
             "--summary",
             str(summary),
             "--dump",
@@ -86,6 +93,13 @@ def test_the_summary_has_every_documented_field(demo_run) -> None:
     }
     assert {"p50", "p99"} <= summary["latency_ms"].keys()
     assert {"green_loans", "co2e_avoided_kg", "diversion_alerts"} <= summary["green"].keys()
+
+
+def test_the_run_survived_a_worker_killed_mid_stream(demo_run) -> None:
+    summary, _ = demo_run
+    assert summary["simulation"]["workers"] == 2
+    assert summary["failover"]["killed"].startswith("worker 1 (pid ")
+    assert summary["failover"]["its_application_partitions"]
 
 
 def test_zero_claim_loans_are_counted_as_credited_zero(demo_run) -> None:
