@@ -149,32 +149,34 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers["Cache-Control"] = "no-store"
 
 
+# Domain errors and the HTTP status each answers with (checked in this order).
+_STATUS_OF: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
+    ((InvalidLabel, UserError), 400),
+    (AuthError, 401),
+    (SelfApproval, 403),
+    ((NoSuchCase, NoSuchProposal), 404),
+    ((LabelConflict, StaleVersion, CaseConflict, ProposalClosed), 409),
+    (PublishFailed, 503),
+)
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Domain errors become JSON answers with a clear, PII-free reason."""
     try:
         return await handler(request)
-    except (InvalidLabel, UserError) as exc:
-        return _error(400, exc)
-    except AuthError as exc:
-        return _error(401, exc)
-    except SelfApproval as exc:
-        return _error(403, exc)
-    except (NoSuchCase, NoSuchProposal) as exc:
-        return _error(404, exc)
-    except (LabelConflict, StaleVersion, CaseConflict, ProposalClosed) as exc:
-        return _error(409, exc)
     except JudgementsRefused as exc:
         return _json({**exc.report, "error": scrub_text(str(exc))}, status=422)
     except SignInThrottled as exc:
         response = _error(429, exc)
         response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
-    except PublishFailed as exc:
-        return _error(503, exc)
     except web.HTTPException:
         raise
-    except Exception:
+    except Exception as exc:
+        for kinds, status in _STATUS_OF:
+            if isinstance(exc, kinds):
+                return _error(status, exc)
         log.exception("console request failed: %s %s", request.method, request.path)
         return _json({"error": "internal error; see the console's log"}, status=500)
 
@@ -186,31 +188,40 @@ def _address(request: web.Request) -> str:
     return request.remote or "-"
 
 
+def _public(request: web.Request) -> bool:
+    if request.path.startswith("/static/"):
+        return True
+    # GET (who am I) and DELETE (sign out) of /api/session need the session.
+    return request.path in _PUBLIC and (request.path != "/api/session" or request.method == "POST")
+
+
+async def _resolve_session(request: web.Request) -> tuple[Session | None, str | None]:
+    """The cookie's session, or a new one for the trusted proxy's user (with its token)."""
+    users = request.app[SERVICE].users
+    token = request.cookies.get(SESSION_COOKIE)
+    session = await users.session(token) if token else None
+    proxy_user = _proxy_user(request, request.app[WEB])
+    if proxy_user is not None and (session is None or session.user.username != proxy_user):
+        issued = await users.proxy_session(proxy_user, _address(request))
+        if issued is not None:
+            return issued[1], issued[0]
+    return session, None
+
+
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the session (cookie, or the trusted proxy's header); enforce sign-in and CSRF."""
-    if request.path in _PUBLIC or request.path.startswith("/static/"):
-        if request.path == "/api/session" and request.method != "POST":
-            pass  # whoami and sign-out need the session: resolved below
-        else:
-            return await handler(request)
-    service, settings = request.app[SERVICE], request.app[WEB]
-    session: Session | None = None
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        session = await service.users.session(token)
-    new_token: str | None = None
-    proxy_user = _proxy_user(request, settings)
-    if proxy_user is not None and (session is None or session.user.username != proxy_user):
-        issued = await service.users.proxy_session(proxy_user, _address(request))
-        if issued is not None:
-            new_token, session = issued
+    if _public(request):
+        return await handler(request)
+    session, new_token = await _resolve_session(request)
     if session is None:
         if request.path.startswith("/api/"):
             raise _json_error(web.HTTPUnauthorized, "sign in first")
         target = "/login" if request.path == "/" else f"/login?next={quote(request.path_qs)}"
         raise web.HTTPFound(target)
-    if request.method not in _SAFE_METHODS and new_token is None:
+    # Always, even for the proxy's user: a session issued just now has a token no page could
+    # know yet, so a cross-site POST through the proxy is refused like any other.
+    if request.method not in _SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
             raise _json_error(web.HTTPForbidden, f"missing or wrong {CSRF_HEADER} header")

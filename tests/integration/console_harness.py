@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from greencredit.console.auth import Users
 from greencredit.console.db import connect
 from greencredit.console.service import ConsoleService
-from greencredit.console.web import CSRF_HEADER, build_app
+from greencredit.console.web import CSRF_HEADER, WebSettings, build_app
 from greencredit.infra.endpoints import Endpoints
 from greencredit.streams.codec import AvroCodec
 
@@ -94,14 +94,17 @@ class Console:
 
 @asynccontextmanager
 async def running_console(
-    endpoints: Endpoints | None, db_url: str, **user_policy: Any
+    endpoints: Endpoints | None,
+    db_url: str,
+    web_settings: WebSettings | None = None,
+    **user_policy: Any,
 ) -> AsyncIterator[Console]:
     """A started console (migrated database, Kafka reader) under a test HTTP server."""
     engine = connect(db_url)
     users = Users(engine, **user_policy)
     kafka = endpoints.kafka if endpoints is not None else "127.0.0.1:1"
     service = ConsoleService({"bootstrap.servers": kafka}, CODEC, engine, users=users)
-    server = TestServer(build_app(service))
+    server = TestServer(build_app(service, web_settings))
     await server.start_server()
     console = Console(service, server, [])
     try:

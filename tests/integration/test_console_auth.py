@@ -14,6 +14,7 @@ import pytest
 
 from greencredit.console.auth import ADMIN, ANALYST, POLICY_APPROVER, POLICY_MAKER, SUPERVISOR
 from greencredit.console.cases import case_from_alert
+from greencredit.console.web import WebSettings
 from tests.conftest import fresh_database
 from tests.factories import fraud_alert
 from tests.integration.console_harness import ensure_users, running_console, short_policy
@@ -312,5 +313,38 @@ def test_another_lenders_case_lender_and_proposal_are_404(stack, db_url):
             bob = await console.client("bob")  # approver of lender B only
             status, _ = await bob.call("POST", f"/api/proposals/{ids['proposal']}/approve", {})
             assert status == 404
+
+    run(test)
+
+
+def test_a_proxy_user_header_is_trusted_only_from_the_proxy_a_setting_names(stack, db_url):
+    header = {"X-Forwarded-User": "ana"}
+
+    async def test() -> None:
+        async with running_console(stack, db_url) as console:  # no proxy named: ignored
+            await ensure_users(console, *ONE_ROLE_USERS)
+            client = await console.client()
+            assert (await client.call("GET", "/api/session", headers=header))[0] == 401
+        elsewhere = WebSettings(trusted_proxy="192.0.2.1")  # not where requests come from
+        async with running_console(stack, db_url, elsewhere) as console:
+            client = await console.client()
+            assert (await client.call("GET", "/api/session", headers=header))[0] == 401
+        here = WebSettings(trusted_proxy="127.0.0.1")
+        async with running_console(stack, db_url, here) as console:
+            client = await console.client()
+            status, me = await client.call("GET", "/api/session", headers=header)
+            assert status == 200 and me["user"]["username"] == "ana"
+            # Cross-site POSTs through the proxy still need the session's CSRF token.
+            fresh = await console.client()
+            path = "/api/cases/anything/comments"
+            status, _ = await fresh.call("POST", path, {"text": "x"}, headers=header)
+            assert status == 403
+            client.csrf = me["csrf_token"]
+            status, _ = await client.call("POST", path, {"text": "x"}, headers=header)
+            assert status == 404  # past sign-in and CSRF: no such case
+            unknown = {"X-Forwarded-User": "nobody-known"}
+            assert (await (await console.client()).call("GET", "/api/session", headers=unknown))[
+                0
+            ] == 401
 
     run(test)
