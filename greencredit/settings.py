@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         default=None, description="redis://host:port/db. Unset: use the embedded redis-server."
     )
     redis_password: SecretStr | None = None
+    # One prefix for every key the engine writes, so two deployments (or a test run) can
+    # share one Redis without seeing each other's state.
+    redis_key_prefix: str = Field(
+        default="gc:",
+        pattern=r"^[A-Za-z0-9_.:-]{1,32}$",
+        description="Prefix of every Redis key the engine writes.",
+    )
 
     # --- Embedded stack ---------------------------------------------------------
     state_dir: Path = Field(

@@ -281,33 +281,9 @@ def _pairwise(
 
 def _judgement_matrix(names: tuple[str, ...], matrix: Any, where: str) -> np.ndarray:
     """Validate judgements on Saaty's scale; return them as an exactly reciprocal matrix."""
+    rows = _judgement_rows(names, matrix, where)
+    values = _judgement_values(names, rows, where)
     n = len(names)
-    rows = matrix.tolist() if isinstance(matrix, np.ndarray) else matrix
-    if not _is_list(rows):
-        raise AhpInputError(f"{where}matrix must be a list of rows, got {_json_type(rows)}")
-    if len(rows) != n:
-        raise AhpInputError(
-            f"{where}matrix has {len(rows)} rows but there are {n} criteria ({', '.join(names)})"
-        )
-    for i, row in enumerate(rows):
-        if not _is_list(row) or len(row) != n:
-            got = f"{len(row)} values" if _is_list(row) else _json_type(row)
-            raise AhpInputError(
-                f"{where}matrix row {i} ({names[i]}) has {got}, expected {n} values"
-            )
-
-    values = np.empty((n, n))
-    for i in range(n):
-        for j in range(n):
-            cell = where + _cell(i, j, names[i], names[j])
-            value = _to_number(rows[i][j], cell)
-            if not math.isfinite(value) or value <= 0:
-                raise AhpInputError(f"{cell} = {_shown(rows[i][j])}; judgements must be positive")
-            if not 1 / 9 * (1 - _RTOL) <= value <= 9 * (1 + _RTOL):
-                raise AhpInputError(
-                    f"{cell} = {_shown(rows[i][j])} is outside Saaty's scale; use 1/9 .. 9"
-                )
-            values[i, j] = value
     for i in range(n):
         if abs(values[i, i] - 1) > _RTOL:
             raise AhpInputError(
@@ -324,6 +300,43 @@ def _judgement_matrix(names: tuple[str, ...], matrix: Any, where: str) -> np.nda
     # The entry >= 1 is the one typed on the integer scale (3, not 0.333); rebuilding its
     # mirror as the exact reciprocal keeps rounding out of the eigenvector.
     return np.where(values >= values.T, values, 1.0 / values.T)
+
+
+def _judgement_rows(names: tuple[str, ...], matrix: Any, where: str) -> list[Any]:
+    """The matrix as n rows of n cells (shape only; the values are checked next)."""
+    n = len(names)
+    rows = matrix.tolist() if isinstance(matrix, np.ndarray) else matrix
+    if not _is_list(rows):
+        raise AhpInputError(f"{where}matrix must be a list of rows, got {_json_type(rows)}")
+    if len(rows) != n:
+        raise AhpInputError(
+            f"{where}matrix has {len(rows)} rows but there are {n} criteria ({', '.join(names)})"
+        )
+    for i, row in enumerate(rows):
+        if not _is_list(row) or len(row) != n:
+            got = f"{len(row)} values" if _is_list(row) else _json_type(row)
+            raise AhpInputError(
+                f"{where}matrix row {i} ({names[i]}) has {got}, expected {n} values"
+            )
+    return list(rows)
+
+
+def _judgement_values(names: tuple[str, ...], rows: list[Any], where: str) -> np.ndarray:
+    """Every cell as a positive number on Saaty's scale (1/9 .. 9)."""
+    n = len(names)
+    values = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            cell = where + _cell(i, j, names[i], names[j])
+            value = _to_number(rows[i][j], cell)
+            if not math.isfinite(value) or value <= 0:
+                raise AhpInputError(f"{cell} = {_shown(rows[i][j])}; judgements must be positive")
+            if not 1 / 9 * (1 - _RTOL) <= value <= 9 * (1 + _RTOL):
+                raise AhpInputError(
+                    f"{cell} = {_shown(rows[i][j])} is outside Saaty's scale; use 1/9 .. 9"
+                )
+            values[i, j] = value
+    return values
 
 
 def _principal_eigenvector(judgements: np.ndarray) -> tuple[np.ndarray, float]:

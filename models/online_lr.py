@@ -109,7 +109,11 @@ class LinearSnapshot:
 
     def predict_matrix(self, features: np.ndarray) -> np.ndarray:
         """Risk for each row of `features` (columns in `feature_names` order)."""
-        logits = ((features - self.means) * self.inverse_std) @ self.weights + self.intercept
+        # A row-wise sum, not a matrix product: BLAS blocks a product by the number of rows,
+        # so a row's last bits would depend on its batch; a batch of N must score exactly
+        # like N batches of one.
+        contributions = (features - self.means) * self.inverse_std * self.weights
+        logits = contributions.sum(axis=1) + self.intercept
         probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
         probabilities[logits > 30.0] = 1.0
         probabilities[logits < -30.0] = 0.0

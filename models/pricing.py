@@ -2,7 +2,7 @@
 
 The schedule is an annuity computed with Decimal and rounded to the minor unit per
 instalment; the last instalment absorbs the rounding so principal and interest add up
-exactly. The rate comes from the lender's pricing (models/green.py).
+exactly. The rate comes from the lender's pricing (models/green/pricing.py).
 """
 
 from __future__ import annotations

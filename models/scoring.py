@@ -23,7 +23,9 @@ from .lender_config import LenderConfig
 from .online_lr import LinearSnapshot, OnlineRiskModel
 
 __all__ = [
+    "CONTEXT_FEATURES",
     "GREEN_PURPOSES",
+    "IDENTITY_RULE_CODES",
     "ApplicationContext",
     "ApplicationScorer",
     "ScoredApplication",
@@ -49,6 +51,19 @@ UNAFFORDABLE_DEBT_SERVICE = 0.50
 # The PRC resident ID check digit (GB 11643-1999, ISO 7064 MOD 11-2).
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+# The numeric facts the worker records per application (models/decision.py builds them).
+# The online LR always scores over all of them (absent ones at the scaler's mean): a fixed
+# column set keeps an application's risk independent of what else is in its batch.
+CONTEXT_FEATURES = (
+    "apps_per_device_1h",
+    "apps_per_device_24h",
+    "apps_per_device_7d",
+    "apps_per_id_24h",
+    "apps_per_phone_24h",
+    "identities_per_device_30d",
+)
+# The reason codes identity_risk can give (recomputed from the application on a replay).
+IDENTITY_RULE_CODES = frozenset({"ID_CHECKSUM_INVALID", "ID_BIRTH_DATE_INVALID", "ID_AGE_MISMATCH"})
 
 
 @dataclass(frozen=True)
@@ -272,7 +287,10 @@ class ApplicationScorer:
         lr_models: Sequence[OnlineRiskModel],
     ) -> np.ndarray:
         """Online-LR risk per row, vectorised per model through a LinearSnapshot."""
-        context_names = sorted({f"ctx_{k}" for c in contexts for k in c.features})
+        context_names = sorted(
+            {f"ctx_{k}" for k in CONTEXT_FEATURES}
+            | {f"ctx_{k}" for c in contexts for k in c.features}
+        )
         names = (*BP_FEATURE_NAMES, *context_names)
         risks = np.empty(len(contexts))
         by_model: dict[int, list[int]] = {}

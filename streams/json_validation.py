@@ -167,23 +167,27 @@ class _Walker:
             if not isinstance(value, str) or value not in schema.get("symbols", []):
                 got = "another string" if isinstance(value, str) else json_type(value)
                 self.add(path, f"expected {_expected(schema)}, got {got}")
-        elif kind == "array":
-            if not isinstance(value, list):
-                self.add(path, f"expected array, got {json_type(value)}")
-                return
-            for index, item in enumerate(value):
-                self.check(schema["items"], item, f"{path}[{index}]", namespace)
-        elif kind == "map":
-            if not isinstance(value, dict):
-                self.add(path, f"expected object (map), got {json_type(value)}")
-                return
-            for key, item in value.items():
-                self.check(schema["values"], item, _join(path, key), namespace)
+        elif kind in ("array", "map"):
+            self.container(schema, value, path, namespace)
         elif kind == "fixed":
             self.remember(schema, namespace)
             self.base64(value, path)
         else:
             self.check(kind, value, path, namespace)
+
+    def container(self, schema: dict[str, Any], value: Any, path: str, namespace: str) -> None:
+        if schema["type"] == "array":
+            if not isinstance(value, list):
+                self.add(path, f"expected array, got {json_type(value)}")
+                return
+            for index, item in enumerate(value):
+                self.check(schema["items"], item, f"{path}[{index}]", namespace)
+            return
+        if not isinstance(value, dict):
+            self.add(path, f"expected object (map), got {json_type(value)}")
+            return
+        for key, item in value.items():
+            self.check(schema["values"], item, _join(path, key), namespace)
 
     def record(self, schema: dict[str, Any], value: Any, path: str, namespace: str) -> None:
         inner = self.remember(schema, namespace)

@@ -26,29 +26,34 @@ def from_json_form(schema: Any, value: Any, path: str = "") -> Any:
         branch = next((b for b in schema if b != "null"), "null")
         return from_json_form(branch, value, path)
     if isinstance(schema, dict):
-        logical = schema.get("logicalType")
-        kind = schema.get("type")
-        if logical == "timestamp-millis" and isinstance(value, str):
-            return _parse_timestamp(value, path)
-        if logical == "date" and isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                raise InvalidEvent(f"field {path!r}: not a YYYY-MM-DD date") from None
-        if kind == "record" and isinstance(value, dict):
-            fields = {f["name"]: f["type"] for f in schema["fields"]}
-            return {
-                k: from_json_form(fields[k], v, f"{path}.{k}".lstrip(".")) if k in fields else v
-                for k, v in value.items()
-            }
-        if kind == "array" and isinstance(value, list):
-            return [from_json_form(schema["items"], v, f"{path}[{i}]") for i, v in enumerate(value)]
-        if kind == "map" and isinstance(value, dict):
-            return {k: from_json_form(schema["values"], v, f"{path}.{k}") for k, v in value.items()}
-        if kind == "bytes":
-            return _parse_bytes(value, path)
-        return value
+        return _from_json_complex(schema, value, path)
     if schema == "bytes":
+        return _parse_bytes(value, path)
+    return value
+
+
+def _from_json_complex(schema: dict[str, Any], value: Any, path: str) -> Any:
+    """A logical type, record, array, map or bytes value in JSON form -> Avro-native."""
+    logical = schema.get("logicalType")
+    kind = schema.get("type")
+    if logical == "timestamp-millis" and isinstance(value, str):
+        return _parse_timestamp(value, path)
+    if logical == "date" and isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise InvalidEvent(f"field {path!r}: not a YYYY-MM-DD date") from None
+    if kind == "record" and isinstance(value, dict):
+        fields = {f["name"]: f["type"] for f in schema["fields"]}
+        return {
+            k: from_json_form(fields[k], v, f"{path}.{k}".lstrip(".")) if k in fields else v
+            for k, v in value.items()
+        }
+    if kind == "array" and isinstance(value, list):
+        return [from_json_form(schema["items"], v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if kind == "map" and isinstance(value, dict):
+        return {k: from_json_form(schema["values"], v, f"{path}.{k}") for k, v in value.items()}
+    if kind == "bytes":
         return _parse_bytes(value, path)
     return value
 

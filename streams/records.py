@@ -12,12 +12,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from greencredit.models.decision import DisbursementTerms
 from greencredit.models.monitoring import ModelHealthEvent
 from greencredit.models.scoring import ScoredApplication
 
-from .masking import pseudonym
+from .masking import mask_card, pseudonym
 
-__all__ = ["OUTPUT_NAMESPACE", "decision_record", "model_health_record", "output_event_id"]
+__all__ = [
+    "OUTPUT_NAMESPACE",
+    "decision_record",
+    "disbursement_record",
+    "model_health_record",
+    "output_event_id",
+]
 
 OUTPUT_NAMESPACE = uuid.UUID("2b4b8f0e-6a57-4c1e-9d0f-7f3c1a5e9b42")
 
@@ -56,6 +63,38 @@ def decision_record(
         "lr_weight_adjustment": float(scored.lr_weight_adjustment),
         "approve_below": scored.approve_below,
         "applicant_ref": pseudonym(application["applicant"]["id_card_number"], pii_key, "id"),
+    }
+
+
+def disbursement_record(
+    application: Mapping[str, Any], terms: DisbursementTerms, decision_event_id: str
+) -> dict[str, Any]:
+    """The Disbursement event of an approved application (without the audit-chain fields)."""
+    return {
+        "event_id": output_event_id("disbursement", application["event_id"]),
+        "tenant_id": application["tenant_id"],
+        # The loan's business time (its schedule and opening date follow it), not the
+        # processing time: in production the two are seconds apart, and a replay after an
+        # outage must open the loan on the day it was applied for.
+        "occurred_at": application["occurred_at"],
+        "schema_version": 1,
+        "loan_id": f"loan-{application['application_id']}",
+        "application_id": application["application_id"],
+        "customer_id": application["customer_id"],
+        "decision_event_id": decision_event_id,
+        "amount_minor": application["requested_amount_minor"],
+        "currency": application["currency"],
+        "term_months": application["term_months"],
+        "annual_rate_bps": terms.annual_rate_bps,
+        "rate_discount_bps": terms.rate_discount_bps,
+        "purpose": application["purpose"],
+        "destination_account_masked": mask_card(application["applicant"]["bank_card_number"]),
+        "schedule": [
+            {"number": i.number, "due_date": i.due_date, "amount_due_minor": i.amount_due_minor}
+            for i in terms.schedule
+        ],
+        "funder_id": terms.funder_id,
+        "co2e_avoided_kg": terms.co2e_avoided_kg,
     }
 
 

@@ -18,6 +18,26 @@ def _codes(record: dict[str, Any]) -> set[str]:
     return {reason["code"] for reason in record.get("reasons", [])}
 
 
+# Decision reason code -> the typology it signals.
+_DECISION_SIGNALS = {
+    "DEVICE_FARM": "device_farm",
+    "FACE_BLACKLIST_HIT": "identity_theft",
+    "IDENTITY_INVALID": "synthetic_identity",
+    "VELOCITY_BURST": "velocity_burst",
+}
+
+
+def _escalation_typologies(escalation: dict[str, Any]) -> list[str]:
+    found = []
+    if escalation["transition"] == "ESCALATED" and "instalment 1 unpaid" in escalation["reason"]:
+        found.append("first_payment_default")
+    if escalation["transition"] == "CURED":
+        found.append("gradual_delinquency_cure")
+    if "guarantor delinquent" in escalation["reason"]:
+        found.append("guarantor_default")
+    return found
+
+
 def flags_by_typology(observed: Observer) -> dict[str, set[str]]:
     """Subjects the engine's outputs flag, per typology, by the typology's own signal.
 
@@ -33,30 +53,18 @@ def flags_by_typology(observed: Observer) -> dict[str, set[str]]:
         loan_of = dict(observed.loan_of_transaction)
     for d in decisions:
         codes = _codes(d)
-        app = d["application_id"]
-        if "DEVICE_FARM" in codes:
-            flags["device_farm"].add(app)
-        if "FACE_BLACKLIST_HIT" in codes:
-            flags["identity_theft"].add(app)
-        if "IDENTITY_INVALID" in codes:
-            flags["synthetic_identity"].add(app)
-        if "VELOCITY_BURST" in codes:
-            flags["velocity_burst"].add(app)
+        for code, typology in _DECISION_SIGNALS.items():
+            if code in codes:
+                flags[typology].add(d["application_id"])
     for a in alerts:
-        codes = _codes(a)
-        if "SIM_SWAP_LARGE_AMOUNT" in codes:
+        if "SIM_SWAP_LARGE_AMOUNT" in _codes(a):
             flags["account_takeover"].add(a["source_event_id"])
-        if a["source"] == "GREEN_PURPOSE":
-            loan = loan_of.get(a["source_event_id"])
-            if loan is not None:
-                flags["green_fund_diversion"].add(loan)
+        loan = loan_of.get(a["source_event_id"]) if a["source"] == "GREEN_PURPOSE" else None
+        if loan is not None:
+            flags["green_fund_diversion"].add(loan)
     for e in escalations:
-        if e["transition"] == "ESCALATED" and "instalment 1 unpaid" in e["reason"]:
-            flags["first_payment_default"].add(e["loan_id"])
-        if e["transition"] == "CURED":
-            flags["gradual_delinquency_cure"].add(e["loan_id"])
-        if "guarantor delinquent" in e["reason"]:
-            flags["guarantor_default"].add(e["loan_id"])
+        for typology in _escalation_typologies(e):
+            flags[typology].add(e["loan_id"])
     return flags
 
 
