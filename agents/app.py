@@ -85,7 +85,12 @@ async def _on_partitions_revoked(sender: object, *args: object, **kwargs: object
     runtime.on_rebalance()
 
 
+async def _on_partitions_assigned(sender: object, *args: object, **kwargs: object) -> None:
+    runtime.on_assigned()
+
+
 app.on_partitions_revoked.connect(_on_partitions_revoked)  # type: ignore[arg-type]
+app.on_partitions_assigned.connect(_on_partitions_assigned)  # type: ignore[arg-type]
 
 
 for _module in (applications, transactions, devices, feedback, lender_configs, loans, health):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -47,8 +48,15 @@ class Runtime:
         self._engine: Engine | None = None
         self._lock = asyncio.Lock()
         self.processed_by_topic: Counter[str] = Counter()  # finished and emitted, per topic
+        # "topic:partition" -> the offset after the last message this worker finished
+        # (emitted or dead-lettered). Unlike the counts, these stay true when partitions move
+        # to another worker or this one dies: a driver merges them over workers by max.
+        self.finished_offsets: dict[str, int] = {}
         self.dead_lettered = 0
         self.metrics = EngineMetrics(self.monitoring_snapshot)
+        # A worker waits for its first assignment like for any other rebalance.
+        self.awaiting_assignment = True
+        self._rebalance_since: float | None = time.monotonic()
 
     @property
     def processed(self) -> int:
@@ -101,8 +109,28 @@ class Runtime:
 
     def on_rebalance(self) -> None:
         """Partitions moved: forget audit-chain heads (they are re-read from Kafka)."""
+        self.awaiting_assignment = True
+        if self._rebalance_since is None:
+            self._rebalance_since = time.monotonic()
         if self._engine is not None:
             self._engine.forget_chain_heads()
+
+    def on_assigned(self) -> None:
+        """The group handed this worker its (possibly empty) share of the partitions."""
+        self.awaiting_assignment = False
+
+    def rebalancing_for(self, recovering: bool) -> float | None:
+        """Seconds this worker has been in a rebalance, None when it is not in one.
+
+        `recovering` is Faust's own flag: it stays up after the assignment until the
+        assigned partitions are resumed, so a hang in that step counts as well.
+        """
+        if not (self.awaiting_assignment or recovering):
+            self._rebalance_since = None
+            return None
+        if self._rebalance_since is None:
+            self._rebalance_since = time.monotonic()
+        return time.monotonic() - self._rebalance_since
 
     def attach(self, app: faust.App, channel: faust.TopicT, name: str, process: Processor) -> None:
         """Register a Faust agent named `name` that runs `process` over `channel` in batches."""
@@ -120,6 +148,13 @@ class Runtime:
             messages = incoming_from_events(events)
             engine = await self.engine()
             await self.handle(engine, messages, process)
+            self._finished(messages)
+
+    def _finished(self, messages: Sequence[Incoming]) -> None:
+        # handle() returns only once every message is emitted or dead-lettered.
+        for message in messages:
+            key = f"{message.topic}:{message.partition}"
+            self.finished_offsets[key] = max(self.finished_offsets.get(key, 0), message.offset + 1)
 
     async def handle(
         self, engine: Engine, messages: list[Incoming], process: Processor, *, counted: bool = False

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     worker_batch_within_s: float = Field(default=0.005, gt=0)
     worker_web_port: int = Field(default=6066, ge=1, le=65535, description="Health/metrics page.")
     worker_web_host: str = "127.0.0.1"
+    # A rebalance normally ends within the session timeout plus a join round (about 11 s on
+    # the embedded stack): longer than this, /health/ answers 503 so an orchestrator (or
+    # the `--processes` supervisor) restarts the worker. Keep it above broker_rebalance_timeout.
+    worker_rebalance_stuck_s: float = Field(
+        default=30.0, gt=0, description="Seconds in one rebalance before /health/ says not ready."
+    )
     redis_retry_attempts: int = Field(
         default=4, ge=1, description="Tries per Redis call before a decision falls back to review."
     )

@@ -25,6 +25,9 @@ class EventPublisher:
         self._codec = codec
         self._producer = Producer({**client_config, "enable.idempotence": False, "linger.ms": 5})
         self._failures: list[str] = []
+        # (topic, partition) -> the offset after the last acknowledged message: how far a
+        # consumer must get to have seen everything published here.
+        self.written: dict[tuple[str, int], int] = {}
 
     def publish(self, topic_name: str, record: Mapping[str, Any]) -> None:
         """Queue one event; raises InvalidEvent before anything is sent."""
@@ -51,6 +54,9 @@ class EventPublisher:
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self._failures.append(f"{message.topic()}: {error.str()}")
+            return
+        where, offset = (str(message.topic()), message.partition() or 0), message.offset() or 0
+        self.written[where] = max(self.written.get(where, 0), offset + 1)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every queued event; raise if any was not delivered."""

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from greencredit.demo.failover import WorkerKill
 from greencredit.demo.live import LiveView
 from greencredit.demo.observer import Observer
 from greencredit.demo.runner import DemoRun, seed_blacklist
@@ -27,7 +28,7 @@ from greencredit.infra.audit_head import partitions_of, verify_partition
 from greencredit.infra.embedded import EmbeddedStack
 from greencredit.infra.endpoints import Endpoints
 from greencredit.infra.topic_admin import ensure_topics
-from greencredit.infra.worker_process import WorkerProcess
+from greencredit.infra.worker_process import WorkerPool
 from greencredit.settings import get_settings
 from greencredit.streams.codec import AvroCodec
 from greencredit.streams.simulation.scenario import Scenario
@@ -41,7 +42,15 @@ def demo_command(
     customers: int = typer.Option(400, min=20, help="Simulated honest customers."),
     days: int = typer.Option(90, min=45, help="Simulated days."),
     seed: int = typer.Option(7, help="Seed: the same seed gives the same traffic."),
-    workers: int = typer.Option(1, min=1, max=8, help="Worker processes (one consumer group)."),
+    workers: int = typer.Option(
+        1, min=1, max=8, help="Worker processes (one consumer group, under one supervisor)."
+    ),
+    kill_worker_at_day: int | None = typer.Option(
+        None,
+        min=0,
+        help="SIGKILL one worker while day N's events flow (the supervisor restarts it); "
+        "the summary reports how long until its partitions were decided on again.",
+    ),
     summary_file: Path | None = typer.Option(
         None, "--summary", help="Write the summary JSON here."
     ),
@@ -71,18 +80,17 @@ def demo_command(
         )
         scenario = Scenario(customers=customers, days=days, seed=seed)
         seed_blacklist(endpoints.redis, scenario.faces)
-        pool: list[WorkerProcess] = []
-        for n in range(workers):
-            # The simulator owns the clock: the workers must not tick on the wall-clock date.
-            worker = WorkerProcess(endpoints, work, f"demo-worker-{n}", DAILY_CHECK_ENABLED="false")
-            pool.append(worker.start())
-            cleanup.callback(worker.stop)
+        # The simulator owns the clock: the workers must not tick on the wall-clock date.
+        pool = WorkerPool(endpoints, work, workers, "demo-workers", DAILY_CHECK_ENABLED="false")
+        pool.start()
+        cleanup.callback(pool.stop)
         observer = Observer(config, codec, dump)
         observer.start()
         cleanup.callback(observer.join, 10)
         cleanup.callback(observer.stop)
         try:
-            result = _run(config, codec, scenario, observer, pool, json_output, days)
+            fault = WorkerKill(pool, workers - 1, kill_worker_at_day)
+            result = _run(config, codec, scenario, observer, pool, json_output, fault)
         except RuntimeError as exc:
             fail(f"demo: {exc}")
     if summary_file is not None:
@@ -98,14 +106,13 @@ def _run(
     codec: AvroCodec,
     scenario: Scenario,
     observer: Observer,
-    pool: list[WorkerProcess],
+    pool: WorkerPool,
     json_output: bool,
-    days: int,
+    fault: WorkerKill,
 ) -> dict[str, Any]:
     """Drive the simulated days with the live view; the summary document."""
-    for worker in pool:
-        worker.wait_assigned(timeout=90)
-    view = LiveView(days)
+    pool.wait_assigned(timeout=90)
+    view = LiveView(scenario.days)
     quiet = Console(stderr=True, quiet=True)  # --json: nothing but the JSON on stdout
     with Live(
         view.render(observer), console=quiet if json_output else console, refresh_per_second=4
@@ -116,10 +123,10 @@ def _run(
             view.advance()
             live.update(view.render(observer))
 
-        run = DemoRun(config, codec, scenario, observer, refresh, lambda: _health(pool))
+        run = DemoRun(config, codec, scenario, observer, refresh, pool.pages, fault.at_day)
         seconds = run.run()
         live.update(view.render(observer))
-    health = [w.health() or {} for w in pool]
+    health = pool.pages()
     return build_summary(
         observer,
         scenario,
@@ -128,7 +135,7 @@ def _run(
                 "customers": len(scenario.customers),
                 "days": scenario.days,
                 "seed": scenario.seed,
-                "workers": len(pool),
+                "workers": pool.processes,
                 "start": scenario.start.isoformat(),
                 "wall_seconds": round(seconds, 1),
             },
@@ -138,13 +145,9 @@ def _run(
             },
             "audit_chain": _audit(config, codec),
             "worker_processed": sum(h.get("processed", 0) for h in health),
+            **({"failover": fault.report(observer)} if fault.day is not None else {}),
         },
     )
-
-
-def _health(pool: list[WorkerProcess]) -> list[dict[str, Any]]:
-    """The workers' health pages (a worker that does not answer is left out)."""
-    return [page for page in (worker.health() for worker in pool) if page]
 
 
 def _audit(config: dict[str, Any], codec: AvroCodec) -> dict[str, Any]:

@@ -57,6 +57,13 @@ class Observer(threading.Thread):
         self.decided_ms: dict[str, int] = {}  # application event id -> decision's timestamp
         self.decision_order: list[str] = []  # application event ids in decision order
         self.errors = 0
+        # (topic, partition) -> the offset after the last record read: for the engine's own
+        # outputs that later agents consume (disbursements), how far those agents must get.
+        self.ends: dict[tuple[str, int], int] = {}
+        # Every decision record read, redeliveries included: (broker timestamp ms, application
+        # event id), to time a takeover; and each application's input partition.
+        self.decision_records: list[tuple[int, str]] = []
+        self.application_partition: dict[str, int] = {}
         self._dump_dir = dump
         self._files: dict[str, IO[bytes]] = {}
 
@@ -89,6 +96,9 @@ class Observer(threading.Thread):
 
     def _take(self, message: Any) -> None:
         topic = message.topic()
+        where = (topic, message.partition())
+        with self.lock:
+            self.ends[where] = max(self.ends.get(where, 0), message.offset() + 1)
         try:
             decoded = self._codec.decode(message.value(), topic)
         except CodecError:
@@ -104,6 +114,10 @@ class Observer(threading.Thread):
         _, stamp = message.timestamp()
         with self.lock:
             self.records[topic] += 1
+            if topic == "greencredit.decisions":
+                self.decision_records.append((stamp, event["application_event_id"]))
+            elif topic == "greencredit.loan-applications":
+                self.application_partition[event["event_id"]] = message.partition()
             new = event["event_id"] not in self.seen[topic]
             self.seen[topic].add(event["event_id"])
             if new:

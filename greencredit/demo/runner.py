@@ -63,6 +63,7 @@ def seed_blacklist(redis_url: str, pool: FacePool) -> list[str]:
 
 SLICE_HOURS = 1
 LEARNING_EVERY = 10  # days between samples of the models' rolling AUC
+ENGINE_FED = ("greencredit.disbursements",)  # written by the engine, consumed by its agents
 LOAN_BOOK = ("greencredit.repayments", "greencredit.loan-servicing", "greencredit.disbursements")
 SLICE_PAUSE_S = 0.15
 
@@ -90,6 +91,7 @@ class DemoRun:
         observer: Observer,
         on_day: Callable[[], None],
         health: Callable[[], list[dict[str, Any]]],
+        disturb: Callable[[int], None] = lambda day: None,
     ) -> None:
         self.config = config
         self.codec = codec
@@ -97,8 +99,11 @@ class DemoRun:
         self.observer = observer
         self.on_day = on_day
         self.health = health  # the workers' health pages
+        self.disturb = disturb  # called once a day's first events are out (fault injection)
         self.learning: list[dict[str, Any]] = []  # rolling AUC on labels, every LEARNING_EVERY days
-        self.published: dict[str, int] = {}
+        # "topic:partition" -> the offset after the last message some worker finished there,
+        # merged over every health page ever read: a dead worker's progress stays counted.
+        self.finished: dict[str, int] = {}
         self.publisher = EventPublisher(config, codec)
         self.analysts = Analysts(scenario)
         self.applications: set[str] = set()
@@ -108,26 +113,39 @@ class DemoRun:
         for name, event in events:
             if name == "greencredit.loan-applications":
                 self.applications.add(event["event_id"])
-            self.published[name] = self.published.get(name, 0) + 1
             self.publisher.publish(name, event)
         self.publisher.flush()
 
     def _wait_applied(self, topics: tuple[str, ...], timeout: float = 120) -> None:
-        """Wait until the workers finished every event published so far on `topics`.
+        """Wait until the workers finished every message on `topics` published so far.
 
         The loan book must see a day's repayments before that day's tick, and the tick before
         the next day's repayments, or a payment could land before the day it was late on.
+        Progress is tracked per partition by offset, not by counts: when a worker dies, its
+        partitions move and the successor re-processes what was not committed, so counts
+        would both lose the dead worker's share and count redeliveries twice.
         """
+        targets = self._targets(topics)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            done: dict[str, int] = {}
             for page in self.health():
-                for name, count in (page.get("processed_by_topic") or {}).items():
-                    done[name] = done.get(name, 0) + count
-            if all(done.get(t, 0) >= self.published.get(t, 0) for t in topics):
+                for where, offset in (page.get("finished_offsets") or {}).items():
+                    self.finished[where] = max(self.finished.get(where, 0), int(offset))
+            if all(self.finished.get(where, 0) >= end for where, end in targets.items()):
                 return
             time.sleep(0.02)
-        raise RuntimeError(f"workers did not finish {', '.join(topics)} within {timeout:.0f}s")
+        behind = sorted(w for w, end in targets.items() if self.finished.get(w, 0) < end)
+        raise RuntimeError(
+            f"workers did not finish {', '.join(topics)} within {timeout:.0f}s "
+            f"(behind on {', '.join(behind)})"
+        )
+
+    def _targets(self, topics: tuple[str, ...]) -> dict[str, int]:
+        """Per "topic:partition", the offset the workers must reach on `topics`."""
+        ends = dict(self.publisher.written)
+        with self.observer.lock:  # the engine's own outputs (disbursements) as read back
+            ends.update({w: e for w, e in self.observer.ends.items() if w[0] in ENGINE_FED})
+        return {f"{t}:{p}": end for (t, p), end in ends.items() if t in topics}
 
     def _wait_decided(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -156,8 +174,10 @@ class DemoRun:
             self.publisher.publish_raw(name, raw, key=b"poison")
         opened: set[str] = set()
         for day in range(self.scenario.days):
-            for part in _slices(self.scenario.day_events(day)):
+            for number, part in enumerate(_slices(self.scenario.day_events(day))):
                 self._publish(part)
+                if number == 0:
+                    self.disturb(day)
                 self._wait_decided(timeout=180)
                 if any(t == "greencredit.device-signals" for t, _ in part):
                     # Agents of different topics run concurrently: give a device signal a
@@ -167,7 +187,6 @@ class DemoRun:
                 loans = {d["loan_id"]: d for d in self.observer.disbursements.values()}
                 decisions = dict(self.observer.decisions)
                 alerts = list(self.observer.alerts.values())
-            self.published["greencredit.disbursements"] = len(loans)  # the engine's own output
             for loan_id, loan in loans.items():
                 if loan_id not in opened:
                     opened.add(loan_id)

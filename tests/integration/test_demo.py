@@ -1,4 +1,5 @@
-"""`greencredit demo` end to end on its own embedded stack: summary, dump, privacy."""
+"""`greencredit demo` end to end on its own embedded stack, one of two workers killed mid-run:
+summary, dump, privacy."""
 
 from __future__ import annotations
 
@@ -54,6 +55,12 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
             "45",
             "--seed",
             "3",
+            # Two supervised workers, one SIGKILLed mid-run: every check below must hold
+            # across the takeover (and the killed worker's restart) too.
+            "--workers",
+            "2",
+            "--kill-worker-at-day",
+            "20",
             "--summary",
             str(summary),
             "--dump",
@@ -97,6 +104,13 @@ def test_identity_thieves_are_caught_and_honest_selfies_are_not_declined(demo_ru
     face = summary["face_check"]
     assert face["honest_selfies_decided"] >= 1
     assert face["honest_declined_as_blacklisted"] == 0
+
+
+def test_the_run_survived_a_worker_killed_mid_stream(demo_run) -> None:
+    summary, _ = demo_run
+    assert summary["simulation"]["workers"] == 2
+    assert summary["failover"]["killed"].startswith("worker 1 (pid ")
+    assert summary["failover"]["its_application_partitions"]
 
 
 def test_zero_claim_loans_are_counted_as_credited_zero(demo_run) -> None:
