@@ -53,7 +53,6 @@ __all__ = [
     "Transition",
     "assess",
     "clear_outbox",
-    "escalation_record",
     "instalment_days_past_due",
     "open_loan",
     "step",
@@ -680,14 +679,14 @@ def clear_outbox(state: LoanState, event_ids: Iterable[str]) -> LoanState:
     return replace(state, outbox=pending, version=state.version + 1)
 
 
-def escalation_record(escalation: Escalation, now: datetime) -> dict[str, Any]:
-    """The Avro-native DelinquencyEscalation record (schemas/delinquency_escalation.avsc)."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware (UTC)")
-    record = escalation.to_dict()
-    # The schema has no grading day: occurred_at is when the grade change was published.
-    del record["as_of"]
-    return {**record, "occurred_at": now, "schema_version": 1}
+def __getattr__(name: str) -> Any:
+    # escalation_record moved to streams/records.py with every other output builder; the
+    # loans agent still imports it from here until it is rewired (then this goes).
+    if name == "escalation_record":
+        from greencredit.streams.records import escalation_record
+
+        return escalation_record
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- validation helpers -------------------------------------------------------------------

@@ -1,27 +1,37 @@
-"""Output records built from scoring results: deterministic ids, pseudonyms, no raw PII.
+"""Every output record the engine builds: deterministic ids, pseudonyms, no raw PII.
 
 Ids are UUIDv5 of the input event id, so reprocessing an input (at-least-once delivery,
-a restarted worker) yields the same output ids and consumers can de-duplicate.
+a restarted worker) yields the same output ids and consumers can de-duplicate. One builder
+per output schema: decisions and reviews, disbursements, fraud alerts, loan-servicing
+behaviour signals, delinquency escalations, model health and dead letters.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from greencredit.models.decision import DisbursementTerms
+from greencredit.models.delinquency import Escalation
+from greencredit.models.fraud import alert_severity
 from greencredit.models.monitoring import ModelHealthEvent
 from greencredit.models.scoring import ScoredApplication
 
-from .masking import mask_card, pseudonym
+from .masking import mask_card, pseudonym, scrub_text
 
 __all__ = [
+    "DEAD_LETTER_NAMESPACE",
+    "MAX_ORIGINAL_BYTES",
     "OUTPUT_NAMESPACE",
+    "behaviour_record",
+    "dead_letter_record",
     "decision_record",
     "disbursement_record",
+    "escalation_record",
+    "fraud_alert_record",
     "model_health_record",
     "output_event_id",
 ]
@@ -119,4 +129,118 @@ def model_health_record(event: ModelHealthEvent, tenant_id: str, worker_id: str)
         "recommendation": event.recommendation.value,
         "previous_lr_weight_adjustment": float(event.previous_lr_weight_adjustment),
         "lr_weight_adjustment": float(event.lr_weight_adjustment),
+    }
+
+
+def fraud_alert_record(
+    source: str,
+    source_event: Mapping[str, Any],
+    score: float,
+    reasons: Sequence[tuple[str, float]],
+    now: datetime,
+    kind: str = "fraud-alert",
+    **subject: Any,
+) -> dict[str, Any]:
+    """A FraudAlert with a deterministic id (the case id analysts label)."""
+    event_id = output_event_id(kind, source_event["event_id"])
+    return {
+        "event_id": event_id,
+        "tenant_id": source_event["tenant_id"],
+        "occurred_at": now,
+        "schema_version": 1,
+        "alert_id": f"alert-{event_id}",
+        "source": source,
+        "source_event_id": source_event["event_id"],
+        "severity": alert_severity(score),
+        "score": float(score),
+        "reasons": [{"code": code, "contribution": float(c)} for code, c in reasons],
+        "customer_id": subject.get("customer_id"),
+        "card_masked": subject.get("card_masked"),
+        "device_ref": subject.get("device_ref"),
+        "blacklist_entry_id": subject.get("blacklist_entry_id"),
+    }
+
+
+def behaviour_record(
+    txn: Mapping[str, Any], risk: float, now: datetime, why: str = "behaviour"
+) -> dict[str, Any]:
+    """A LoanServicing BEHAVIOUR_RISK event for the loan a transaction spends.
+
+    `why` keeps the ids of different findings on one transaction apart.
+    """
+    return {
+        "event_id": output_event_id(why, txn["event_id"]),
+        "tenant_id": txn["tenant_id"],
+        "occurred_at": now,
+        "schema_version": 1,
+        "loan_id": txn["loan_id"],
+        "kind": "BEHAVIOUR_RISK",
+        "holiday_start": None,
+        "holiday_end": None,
+        "collateral_value_minor": None,
+        "currency": None,
+        "guarantor_id": None,
+        "behaviour_risk": float(risk),
+    }
+
+
+def escalation_record(escalation: Escalation, now: datetime) -> dict[str, Any]:
+    """The Avro-native DelinquencyEscalation record (schemas/delinquency_escalation.avsc)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    record = escalation.to_dict()
+    # The schema has no grading day: occurred_at is when the grade change was published.
+    del record["as_of"]
+    return {**record, "occurred_at": now, "schema_version": 1}
+
+
+# Dead letters: the id is derived from (topic, partition, offset), so redelivering the same
+# poison message yields the same dead-letter id. Reasons pass through scrub_text (library
+# messages can echo field values). Originals longer than MAX_ORIGINAL_BYTES are cut to that
+# prefix (the reason says so; the whole message stays at its source offset): a dead letter
+# must fit where its producer's default limit (1 MB) allows.
+DEAD_LETTER_NAMESPACE = uuid.UUID("6f1b7c1e-2d7e-4a43-9c55-0d1e8f3a9b21")
+_MAX_REASON = 2000
+MAX_ORIGINAL_BYTES = 256 * 1024
+
+
+def dead_letter_record(
+    source_topic: str,
+    error: BaseException,
+    value: bytes | None,
+    key: bytes | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+    tenant_id: str = "unknown",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Build the DeadLetter event (Avro-native dict) for a failed input."""
+    identity = f"{source_topic}:{partition}:{offset}"
+    if partition is None or offset is None:
+        # Without a position, the bytes themselves identify the message.
+        identity += ":" + (value or b"").hex()
+    error_type = getattr(error, "error_type", None) or type(error).__name__
+    reason = scrub_text(str(error) or error_type)[:_MAX_REASON]
+    for what, original in (("key", key), ("value", value)):
+        if original is not None and len(original) > MAX_ORIGINAL_BYTES:
+            reason += (
+                f" [original {what} cut to its first {MAX_ORIGINAL_BYTES} of "
+                f"{len(original)} bytes; read it whole at the source offset]"
+            )
+    if key is not None:
+        key = key[:MAX_ORIGINAL_BYTES]
+    if value is not None:
+        value = value[:MAX_ORIGINAL_BYTES]
+    return {
+        "event_id": str(uuid.uuid5(DEAD_LETTER_NAMESPACE, identity)),
+        "tenant_id": tenant_id,
+        "occurred_at": now or datetime.now(UTC),
+        "schema_version": 1,
+        "source_topic": source_topic,
+        "source_partition": partition,
+        "source_offset": offset,
+        "original_key": key,
+        "original_value": value,
+        "error_type": error_type,
+        "reason": reason,
     }

@@ -8,7 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TOPICS", "TopicSpec", "UnknownTopic", "topic"]
+__all__ = [
+    "ANALYST_FEEDBACK",
+    "AUDITED_TOPICS",
+    "CUSTOMER_UPDATES",
+    "DEAD_LETTER",
+    "DECISIONS",
+    "DELINQUENCY_ESCALATIONS",
+    "DEVICE_SIGNALS",
+    "DISBURSEMENTS",
+    "FRAUD_ALERTS",
+    "LENDER_CONFIG",
+    "LOAN_APPLICATIONS",
+    "LOAN_CLOCK",
+    "LOAN_SERVICING",
+    "MODEL_HEALTH",
+    "REPAYMENTS",
+    "REVIEWS",
+    "TOPICS",
+    "TRANSACTIONS",
+    "TopicSpec",
+    "UnknownTopic",
+    "topic",
+]
 
 _DAY_MS = 24 * 60 * 60 * 1000
 
@@ -192,3 +214,24 @@ def topic(name: str) -> TopicSpec:
     except KeyError:
         known = ", ".join(sorted(_BY_NAME))
         raise UnknownTopic(f"unknown topic {name!r}; known topics: {known}") from None
+
+
+# Every topic by name, so code passes TopicSpecs and never spells a topic string.
+LOAN_APPLICATIONS = topic("greencredit.loan-applications")
+TRANSACTIONS = topic("greencredit.transactions")
+DEVICE_SIGNALS = topic("greencredit.device-signals")
+REPAYMENTS = topic("greencredit.repayments")
+ANALYST_FEEDBACK = topic("greencredit.analyst-feedback")
+LENDER_CONFIG = topic("greencredit.lender-config")
+LOAN_SERVICING = topic("greencredit.loan-servicing")
+LOAN_CLOCK = topic("greencredit.loan-clock")
+CUSTOMER_UPDATES = topic("greencredit.customer-updates")
+DECISIONS = topic("greencredit.decisions")
+REVIEWS = topic("greencredit.reviews")
+FRAUD_ALERTS = topic("greencredit.fraud-alerts")
+DISBURSEMENTS = topic("greencredit.disbursements")
+DELINQUENCY_ESCALATIONS = topic("greencredit.delinquency-escalations")
+MODEL_HEALTH = topic("greencredit.model-health")
+DEAD_LETTER = topic("greencredit.dead-letter")
+# Topics whose records carry the tamper-evident hash chain (one writer per partition).
+AUDITED_TOPICS = frozenset({DECISIONS, DISBURSEMENTS})

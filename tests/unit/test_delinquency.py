@@ -37,12 +37,12 @@ from greencredit.models.delinquency import (
     Transition,
     assess,
     clear_outbox,
-    escalation_record,
     instalment_days_past_due,
     open_loan,
     step,
 )
 from greencredit.streams.codec import AvroCodec
+from greencredit.streams.records import escalation_record
 
 L = DelinquencyLevel
 POLICY = DelinquencyPolicy()
