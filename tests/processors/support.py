@@ -116,11 +116,18 @@ def keys(app: dict[str, Any]) -> ApplicationKeys:
 
 
 async def gather_facts(
-    apps: list[dict[str, Any]], features: MemoryFeatureStore, faces: FaceChecker
+    apps: list[dict[str, Any]],
+    features: MemoryFeatureStore,
+    faces: FaceChecker,
+    document: dict[str, Any] | None = None,
 ) -> list[ApplicationFacts]:
-    """What the worker gathers: velocity and device state, then the face check."""
+    """What the worker gathers: velocity and device state, then the face check.
+
+    The face check uses the lender's own match threshold, as the worker does.
+    """
     velocities = await features.record_applications([keys(a) for a in apps])
-    outcomes = await faces.check(apps)
+    view = LenderView.from_document(document) if document else LenderView.default(TENANT)
+    outcomes = await faces.check(apps, [view.config.face_match_threshold for _ in apps])
     return [ApplicationFacts(v, f) for v, f in zip(velocities, outcomes, strict=True)]
 
 

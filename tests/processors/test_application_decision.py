@@ -70,21 +70,21 @@ def embedder() -> FaceEmbedder:
 def test_decide_reproduces_process_applications(embedder: FaceEmbedder) -> None:
     """Same inputs, same state: every decision, review and disbursement record is equal."""
     apps = batch(30)
+    event = lender_event()
+    event["face_match_threshold"] = 0.9  # the lender's own, passed to the face check
 
     async def main() -> tuple[Any, list[Decision], list[dict[str, Any]]]:
         engine = memory_engine(embedder)
         await engine.faces.blacklist.add(
             embedder.embed_image(FACE), "KNOWN_FRAUD", "analyst-1", embedder.version
         )
-        await process_lender_configs(
-            engine, messages("greencredit.lender-config", [lender_event()])
-        )
+        await process_lender_configs(engine, messages("greencredit.lender-config", [event]))
         result = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
         # The same facts, gathered from fresh stores holding the same blacklist.
         [document] = (await engine.store.configs([TENANT])).values()
         seen = decoded(apps)
         faces = FaceChecker(embedder, engine.faces.blacklist, SETTINGS.face_image_max_bytes)
-        facts = await gather_facts(seen, MemoryFeatureStore(), faces)
+        facts = await gather_facts(seen, MemoryFeatureStore(), faces, document)
         return result, decide(seen, facts, lenders(document), ApplicationScorer(BP)), seen
 
     result, decisions, seen = asyncio.run(main())
