@@ -116,6 +116,7 @@ def base_event(tenant_id: str) -> dict[str, Any]:
         "fraud_alert_threshold": config.fraud_alert_threshold,
         "lr_weight_adjust_limit": config.lr_weight_adjust_limit,
         **dict.fromkeys(_EXTENSIONS),
+        "face_match_threshold": None,
         "proposed_by": None,
         "approved_by": None,
     }
@@ -269,7 +270,7 @@ def edit_config(
         "event_id": output_event_id("lender-config", f"{tenant_id}:{version}"),
         "tenant_id": tenant_id,
         "occurred_at": now,
-        "schema_version": 3,
+        "schema_version": 4,
         "config_version": version,
         "nodes": [{"weights": None, **node} for node in nodes],
         **edited_thresholds,

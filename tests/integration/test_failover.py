@@ -9,11 +9,15 @@ again within RECOVERY_S of the disturbance.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from greencredit.infra.endpoints import Endpoints
+from greencredit.infra.worker_process import WorkerPool
 from greencredit.streams.records import output_event_id
 from tests.factories import application
 from tests.integration.conftest import Worker, read_all
@@ -127,13 +131,17 @@ def test_the_survivor_of_two_takes_over_a_sigkilled_workers_partitions(fresh_sta
     lost = _partitions(victim)
     killed_at, killed_ms = time.monotonic(), int(time.time() * 1000)
     victim.stop(kill=True)
-    _wait_own_everything(fresh_stack, [survivor], killed_at)
+    owned = _wait_own_everything(fresh_stack, [survivor], killed_at)
+    print(f"kill -> survivor owns every partition: {owned:.1f}s")
     stream.finish()
     assert stream.sent == len(apps)
     _check_outcomes(fresh_stack, apps)
     took = _first_decision_after(fresh_stack, apps, lost, killed_ms)
+    print(f"kill -> first decision on the killed worker's partitions: {took:.1f}s")
     assert took <= RECOVERY_S, f"first decision on the lost partitions {took:.1f}s after the kill"
     assert survivor.alive()
+    # The survivor continued the killed worker's audit chains from what Kafka holds.
+    _audit_verify(fresh_stack)
 
 
 def test_three_workers_one_killed_then_a_new_one_joins_and_gets_partitions(
@@ -144,11 +152,14 @@ def test_three_workers_one_killed_then_a_new_one_joins_and_gets_partitions(
     _poll(lambda: _processed(victim) >= 10, "the victim to process 10 messages")
     killed_at = time.monotonic()
     victim.stop(kill=True)
-    _wait_own_everything(fresh_stack, [first, second], killed_at)
+    took = _wait_own_everything(fresh_stack, [first, second], killed_at)
     joined_at = time.monotonic()
     newcomer = start_worker("newcomer", WORKER_BATCH_SIZE="8")
     _poll(lambda: _partitions(newcomer), "the new worker to get partitions", timeout=60)
-    _wait_own_everything(fresh_stack, [first, second, newcomer], joined_at)
+    joined = _wait_own_everything(fresh_stack, [first, second, newcomer], joined_at)
+    print(
+        f"kill -> 2 of 3 own everything: {took:.1f}s; start -> newcomer has a share: {joined:.1f}s"
+    )
     stream.finish()
     # The newcomer takes part: applications published now partly land on its partitions.
     later, tail = _stream(fresh_stack, 41_500, 40)
@@ -165,8 +176,53 @@ def test_a_clean_sigterm_hands_over_without_a_redelivery_storm(fresh_stack, star
     left_at = time.monotonic()
     leaver.stop()  # SIGTERM: the worker commits its offsets and leaves the group
     assert leaver.proc is not None and leaver.proc.returncode == 0, leaver.log_tail()
-    _wait_own_everything(fresh_stack, [survivor], left_at)
+    took = _wait_own_everything(fresh_stack, [survivor], left_at)
     stream.finish()
     resent = _check_outcomes(fresh_stack, apps)
+    print(f"SIGTERM -> survivor owns every partition: {took:.1f}s; decisions re-sent: {resent}")
     # A clean leave commits what was finished: at most a batch in flight comes again.
     assert resent <= 8, f"{resent} decisions re-sent after a clean shutdown"
+
+
+def test_the_supervisor_restarts_a_killed_worker_and_it_rejoins(fresh_stack, tmp_path):
+    pool = WorkerPool(fresh_stack, tmp_path, 2, WORKER_BATCH_SIZE="8").start()
+    try:
+        pool.wait_assigned(timeout=90)
+        apps, stream = _stream(fresh_stack, 43_000, 200)
+        _poll(lambda: (pool.health(1) or {}).get("processed", 0) >= 10, "worker 1 to work")
+        killed = pool.kill(1)
+        restarted = _poll(
+            lambda: _restarted(pool, 1, killed["pid"]), "the killed worker to rejoin", timeout=60
+        )
+        assert restarted["assigned_partitions"]
+        stream.finish()
+        _check_outcomes(fresh_stack, apps)
+        assert f"worker 1 (pid {killed['pid']}) killed by SIGKILL" in pool.log_tail(20_000)
+        assert pool.alive()
+    finally:
+        pool.stop()
+    assert pool.proc is not None and pool.proc.returncode == 0, pool.log_tail()
+    assert "supervisor: all workers stopped" in pool.log_tail()
+
+
+def _restarted(pool: WorkerPool, slot: int, old_pid: int) -> dict[str, Any] | None:
+    page = pool.health(slot)
+    if page and page["pid"] != old_pid and page["assigned_partitions"]:
+        return page
+    return None
+
+
+def _audit_verify(endpoints: Endpoints) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "greencredit", "audit", "verify"],
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
+            "REDIS_URL": endpoints.redis,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
