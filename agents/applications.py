@@ -96,10 +96,10 @@ def _context(velocity: ApplicationVelocity | None, occurred_at: datetime) -> App
 
 
 async def _check_faces(
-    engine: Engine, applications: list[dict[str, Any]]
+    engine: Engine, applications: list[dict[str, Any]], thresholds: list[float | None]
 ) -> list[FaceOutcome | None]:
     try:
-        return await engine.faces.check(applications)
+        return await engine.faces.check(applications, thresholds)
     except (RedisError, OSError):
         # Without the blacklist the face cannot be cleared: review, do not guess.
         unavailable = FaceOutcome(
@@ -122,14 +122,17 @@ def _with_face(context: ApplicationContext, face: FaceOutcome | None) -> Applica
 def _blacklist_alert(
     application: dict[str, Any], face: FaceOutcome, now: datetime
 ) -> dict[str, Any]:
-    similarity = face.similarity or 1.0
+    similarity = min(1.0, max(0.0, face.similarity or 0.0))
+    hit = HardFlag.FACE_BLACKLIST_HIT in face.flags
+    code = "FACE_BLACKLIST_HIT" if hit else "FACE_BLACKLIST_NEAR_MISS"
     return fraud_alert_record(
         "FACE",
         application,
         similarity,
-        [("FACE_BLACKLIST_HIT", similarity)],
+        [(code, similarity)],
         now,
-        kind="face-alert",
+        # A near miss is its own case (review with the similarity), never a decline.
+        kind="face-alert" if hit else "face-near-miss",
         customer_id=application["customer_id"],
         blacklist_entry_id=face.blacklist_entry_id,
     )
@@ -235,7 +238,11 @@ async def process_applications(
     contexts = [
         _context(v, a["occurred_at"]) for v, a in zip(velocities, applications, strict=True)
     ]
-    faces = await _check_faces(engine, applications)
+    tenants = [a["tenant_id"] for a in applications]
+    configs = await engine.lender_configs(tenants)
+    faces = await _check_faces(
+        engine, applications, [configs[t].face_match_threshold for t in tenants]
+    )
     contexts = [_with_face(c, f) for c, f in zip(contexts, faces, strict=True)]
     for application, face in zip(applications, faces, strict=True):
         if face is not None and face.blacklist_entry_id is not None:
@@ -246,8 +253,6 @@ async def process_applications(
                     _blacklist_alert(application, face, now),
                 )
             )
-    tenants = [a["tenant_id"] for a in applications]
-    configs = await engine.lender_configs(tenants)
     extensions = await engine.lender_extensions(tenants)
     models = await engine.models(APPLICATION_LR, tenants)
     shared = await engine.lr_weight_adjustments({t: configs[t] for t in tenants})

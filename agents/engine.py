@@ -172,7 +172,10 @@ class Engine:
             features=FeatureStore(client),
             loans=LoanStore(client),
             faces=FaceChecker(
-                _load_face_embedder(settings), FaceBlacklist(client), settings.face_image_max_bytes
+                _load_face_embedder(settings),
+                FaceBlacklist(client),
+                settings.face_image_max_bytes,
+                threads=settings.face_check_threads,
             ),
             scorer=ApplicationScorer(BpCreditModel.load()),
             pii_key=settings.pii_hmac_key.get_secret_value().encode(),
@@ -398,3 +401,4 @@ class Engine:
     async def close(self) -> None:
         """Release the Redis connection pool."""
         await self.redis.aclose()
+        self.faces.close()

@@ -47,6 +47,8 @@ def config_from_event(event: Mapping[str, Any]) -> LenderConfig:
             "decline_at_or_above": event["decline_at_or_above"],
             "fraud_alert_threshold": event["fraud_alert_threshold"],
             "lr_weight_adjust_limit": event["lr_weight_adjust_limit"],
+            # Schema v3; None in older versions' events (the shipped threshold applies).
+            "face_match_threshold": event.get("face_match_threshold"),
         }
     )
 

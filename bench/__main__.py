@@ -22,6 +22,7 @@ BENCHMARKS = {
     "scoring": ("bench_scoring", "scoring kernel, batched and single events, one core"),
     "face_blacklist": ("bench_face_blacklist", "blacklist match, 100,000 entries"),
     "face": ("bench_face", "face check of a 640x480 photo"),
+    "face_streams": ("bench_face_streams", "applications with 25 % selfies vs 0 %, loop stalls"),
     "pipeline": ("bench_pipeline", "throughput: passthrough, decode-only, full pipeline"),
     "latency": ("bench_latency", "event-to-decision latency vs offered load"),
     "scaling": ("bench_scaling", "1 vs 2 workers on loan-applications"),

@@ -127,7 +127,14 @@ class Settings(BaseSettings):
         default=2_000_000, ge=1024, description="Largest face image an application may carry."
     )
     face_model_path: Path | None = Field(
-        default=None, description="Optional stronger ONNX face embedder (see models/README)."
+        default=None,
+        description="Another SFace-compatible ONNX embedder, with its .sha256 and "
+        ".calibration.json beside it (see models/artifacts/face_models.card.md).",
+    )
+    # Selfies are analysed in a pool this size, off the event loop: one thread (one core)
+    # keeps a worker's transaction and device streams flowing while a batch of selfies waits.
+    face_check_threads: int = Field(
+        default=1, ge=1, le=32, description="Threads that decode and embed selfies per worker."
     )
 
     def kafka_client_config(self, bootstrap: str) -> dict[str, Any]:

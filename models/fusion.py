@@ -80,6 +80,9 @@ class HardFlag(StrEnum):
     # An ID number, phone or device at the alarm end of a velocity ramp (e.g. a third
     # application within the hour): scripted testing of the form, whatever the score says.
     VELOCITY_BURST = "VELOCITY_BURST"
+    # A selfie just under the face-blacklist match threshold: a person compares the photos
+    # (the similarity is in the reason codes); declining on it would hit honest lookalikes.
+    FACE_BLACKLIST_NEAR_MISS = "FACE_BLACKLIST_NEAR_MISS"
 
 
 _FLAG_FLOOR: Mapping[HardFlag, Decision] = MappingProxyType(
@@ -93,6 +96,7 @@ _FLAG_FLOOR: Mapping[HardFlag, Decision] = MappingProxyType(
         HardFlag.RISKY_DEVICE: REVIEW,
         HardFlag.FACE_UNVERIFIED: REVIEW,
         HardFlag.VELOCITY_BURST: REVIEW,
+        HardFlag.FACE_BLACKLIST_NEAR_MISS: REVIEW,
     }
 )
 _FLAG_RANK: dict[HardFlag, int] = {flag: i for i, flag in enumerate(HardFlag)}

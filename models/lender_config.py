@@ -58,6 +58,7 @@ class LenderConfig:
     Scores below ``approve_below`` are approved, at or above ``decline_at_or_above``
     declined, in between referred. ``fraud_alert_threshold`` raises a fraud alert;
     ``lr_weight_adjust_limit`` bounds how far online learning may move the LR weight.
+    ``face_match_threshold`` overrides the shipped face-blacklist match threshold (cosine).
     ``ahp`` holds the evaluated hierarchy, computed once here. Leaves must be names from
     ``fusion.INDICATORS``; a hierarchy may leave some out (they then weigh 0).
     """
@@ -69,6 +70,9 @@ class LenderConfig:
     decline_at_or_above: float
     fraud_alert_threshold: float
     lr_weight_adjust_limit: float
+    # None: the face embedder's shipped 1:N threshold (calibrated for the design blacklist
+    # size, see the face model card). A lender with a much larger blacklist sets a higher one.
+    face_match_threshold: float | None = None
     ahp: HierarchyResult = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +86,12 @@ class LenderConfig:
         where = f"{where} v{version}"
         for name in _THRESHOLDS:
             object.__setattr__(self, name, _unit_interval(getattr(self, name), f"{where}: {name}"))
+        if self.face_match_threshold is not None:
+            object.__setattr__(
+                self,
+                "face_match_threshold",
+                _unit_interval(self.face_match_threshold, f"{where}: face_match_threshold"),
+            )
         if self.approve_below > self.decline_at_or_above:
             raise LenderConfigError(
                 f"{where}: approve_below ({self.approve_below}) must not exceed "
@@ -126,6 +136,8 @@ class LenderConfig:
                 f"lender config for tenant {tenant!r} is missing {', '.join(missing)}"
             )
         values = {name: data[name] for name in _FIELDS}
+        # Optional: configs stored before it existed have no such key.
+        values["face_match_threshold"] = data.get("face_match_threshold")
         if isinstance(values["hierarchy"], str | bytes):
             try:
                 values["hierarchy"] = orjson.loads(values["hierarchy"])
@@ -143,6 +155,7 @@ class LenderConfig:
             "version": self.version,
             "hierarchy": copy.deepcopy(self.hierarchy),
             **{name: getattr(self, name) for name in _THRESHOLDS},
+            "face_match_threshold": self.face_match_threshold,
         }
 
 

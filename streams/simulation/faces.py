@@ -1,7 +1,8 @@
 """Face photos for simulated applicants: honest people and known fraudsters, several photos each.
 
-The people are the 10 ORL identities held out from the face embedder's training
-(models/data/faces/orl_test_faces.npz: 10 photos per person, 92x112 grey). A fraudster's
+The people are the 10 ORL identities held out from the face threshold's calibration
+(models/data/faces/orl_test_faces.npz: 10 photos per person, 92x112 grey, taken at different
+times). A fraudster's
 first photo is the one fraud ops put on the blacklist; an identity thief uploads one of
 the *other* photos of the same person, so the demo asks the embedder the real question
 (is this the same person on a different photo?), not whether it recognises a copy. Every

@@ -81,6 +81,9 @@ class Scenario:
             c.customer_id for c in self.customers if c.has_guarantor and self.rng.random() < 0.25
         }
         self.loans: dict[str, dict[str, Any]] = {}
+        # Applications of honest customers that carry a selfie: the denominator of
+        # "honest applicants declined as blacklisted".
+        self.honest_selfies: set[str] = set()
         self._plant(customers)
         for customer in self.customers:
             self._honest(customer)
@@ -138,6 +141,8 @@ class Scenario:
         )
         fields = c.application_fields()
         face = self._face_photo(c.face, False) if c.face is not None else None
+        if face is not None:
+            self.honest_selfies.add(f"app-{c.index:06d}")
         self._add(
             day,
             APPLICATIONS,

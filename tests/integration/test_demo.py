@@ -24,6 +24,7 @@ REQUIRED = {
     "latency_ms",
     "green",
     "dead_letters",
+    "face_check",
 }
 OUTPUTS = (
     "decisions",
@@ -93,6 +94,16 @@ def test_the_summary_has_every_documented_field(demo_run) -> None:
     }
     assert {"p50", "p99"} <= summary["latency_ms"].keys()
     assert {"green_loans", "co2e_avoided_kg", "diversion_alerts"} <= summary["green"].keys()
+
+
+def test_identity_thieves_are_caught_and_honest_selfies_are_not_declined(demo_run) -> None:
+    # Thieves upload a different photo of the blacklisted person than the enrolled one.
+    summary, _ = demo_run
+    theft = summary["detection"]["identity_theft"]
+    assert theft["cases"] >= 1 and theft["recall"] == 1.0 and theft["precision"] == 1.0
+    face = summary["face_check"]
+    assert face["honest_selfies_decided"] >= 1
+    assert face["honest_declined_as_blacklisted"] == 0
 
 
 def test_the_run_survived_a_worker_killed_mid_stream(demo_run) -> None:

@@ -365,22 +365,35 @@ def test_green_loan_money_spent_elsewhere_raises_diversion_alerts(stack, tenant)
     assert [s["kind"] for s in second.on("greencredit.loan-servicing")] == ["BEHAVIOUR_RISK"]
 
 
-def test_face_blacklist_hit_declines_and_alerts_bad_images_go_to_review(stack, tenant):
+def _orl_photo(person: str, number: int) -> bytes:
+    import itertools
     from pathlib import Path
 
-    from greencredit.infra.face_blacklist import FaceBlacklist
-    from greencredit.models.face import FaceEmbedder
+    import numpy as np
 
-    face = (
-        Path(__file__).resolve().parents[2] / "models" / "data" / "faces" / "astronaut.jpg"
-    ).read_bytes()
+    path = Path(__file__).resolve().parents[2] / "models/data/faces/orl_test_faces.npz"
+    with np.load(path) as data:
+        for (a, b), p, n in zip(
+            itertools.pairwise(data["offsets"]), data["person"], data["photo"], strict=False
+        ):
+            if (str(p), int(n)) == (person, number):
+                return data["png"][a:b].tobytes()
+    raise KeyError((person, number))
+
+
+def test_face_blacklist_hit_declines_and_alerts_bad_images_go_to_review(stack, tenant):
+    from greencredit.infra.face_blacklist import FaceBlacklist
+    from greencredit.models.face import FaceEmbedder, cosine_similarity
+
+    enrolled, other_photo = _orl_photo("s13", 1), _orl_photo("s13", 6)
+    stranger = _orl_photo("s32", 2)
     clean = _run(
         stack,
         process_applications,
         _messages(
             "greencredit.loan-applications",
             [
-                application(6000, tenant_id=tenant, face_image=face),
+                application(6000, tenant_id=tenant, face_image=stranger),
                 application(6001, tenant_id=tenant, face_image=b"definitely not a jpeg"),
             ],
         ),
@@ -392,38 +405,75 @@ def test_face_blacklist_hit_declines_and_alerts_bad_images_go_to_review(stack, t
     assert decisions["app-06001"]["decision"] == "REVIEW"
     assert "FACE_UNVERIFIED" in unreadable and "FACE_IMAGE_UNREADABLE" in unreadable
 
-    async def blacklist_it() -> str:
-        import redis.asyncio as aioredis
+    embedder = FaceEmbedder.load()
 
+    async def blacklist_it() -> str:
         client = aioredis.Redis.from_url(stack.redis)
         try:
-            embedder = FaceEmbedder.load()
             return await FaceBlacklist(client).add(
-                embedder.embed_image(face), "KNOWN_FRAUD", "analyst-1", embedder.version
+                embedder.embed_image(enrolled), "KNOWN_FRAUD", "analyst-1", embedder.version
             )
         finally:
             await client.aclose()
 
     entry = asyncio.run(blacklist_it())
     try:
+        # The thief sends another photo of the blacklisted person, not the enrolled one.
         hit = _run(
             stack,
             process_applications,
             _messages(
                 "greencredit.loan-applications",
-                [application(6002, tenant_id=tenant, face_image=face)],
+                [
+                    application(6002, tenant_id=tenant, face_image=other_photo),
+                    application(6003, tenant_id=tenant, face_image=stranger),
+                ],
             ),
         )
-        [decision] = hit.on("greencredit.decisions")
-        assert decision["decision"] == "DECLINE"
+        decisions = {d["application_id"]: d for d in hit.on("greencredit.decisions")}
+        assert decisions["app-06002"]["decision"] == "DECLINE"
+        assert "FACE_BLACKLIST_HIT" in [r["code"] for r in decisions["app-06002"]["reasons"]]
+        assert decisions["app-06003"]["indicators"]["face_risk"] == 0.0
         [alert] = hit.on("greencredit.fraud-alerts")
         assert (alert["source"], alert["blacklist_entry_id"]) == ("FACE", entry)
-        assert hit.on("greencredit.disbursements") == []
+        assert "app-06002" not in [d["application_id"] for d in hit.on("greencredit.disbursements")]
+
+        # A lender whose threshold sits just above this pair's similarity: a near miss,
+        # reviewed with its similarity, not declined.
+        similarity = cosine_similarity(
+            embedder.embed_image(enrolled), embedder.embed_image(other_photo)
+        )
+        event = example("lender_config")
+        event.update(
+            event_id=str(uuid.uuid4()),
+            tenant_id=tenant,
+            config_version=7,
+            face_match_threshold=round(similarity + 0.005, 4),
+        )
+        _run(
+            stack,
+            process_lender_configs,
+            _messages("greencredit.lender-config", [native("greencredit.v1.LenderConfig", event)]),
+        )
+        near = _run(
+            stack,
+            process_applications,
+            _messages(
+                "greencredit.loan-applications",
+                [application(6004, tenant_id=tenant, face_image=other_photo)],
+            ),
+        )
+        [decision] = near.on("greencredit.decisions")
+        codes = [r["code"] for r in decision["reasons"]]
+        assert decision["decision"] == "REVIEW"
+        assert "FACE_BLACKLIST_NEAR_MISS" in codes and "FACE_BLACKLIST_HIT" not in codes
+        [alert] = near.on("greencredit.fraud-alerts")
+        assert alert["reasons"][0]["code"] == "FACE_BLACKLIST_NEAR_MISS"
+        assert alert["score"] == pytest.approx(similarity, abs=1e-4)
+        assert alert["blacklist_entry_id"] == entry
     finally:
 
         async def unlist() -> None:
-            import redis.asyncio as aioredis
-
             client = aioredis.Redis.from_url(stack.redis)
             await FaceBlacklist(client).remove(entry, "analyst-1")
             await client.aclose()

@@ -13,9 +13,7 @@ import asyncio
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,168 +23,43 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from greencredit.agents.applications import process_applications
-from greencredit.agents.engine import Engine, Incoming
 from greencredit.agents.face_check import FaceChecker
-from greencredit.agents.lender_configs import config_from_event, process_lender_configs
-from greencredit.infra.feature_store import ApplicationKeys
+from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.infra.memory import (
-    MemoryEngineState,
     MemoryFaceBlacklist,
     MemoryFeatureStore,
-    MemoryLoanStore,
 )
-from greencredit.models.bp import BpCreditModel
 from greencredit.models.decision import (
     ApplicationFacts,
     Decision,
-    LenderFacts,
     decide,
     replay_facts,
 )
 from greencredit.models.face import FaceEmbedder
 from greencredit.models.green import LOAN_PURPOSES
-from greencredit.models.lender_view import EXTENSION_FIELDS, LenderView
-from greencredit.models.lr_bootstrap import load_bootstrap_lr
-from greencredit.models.online_lr import OnlineRiskModel
 from greencredit.models.scoring import ApplicationScorer
-from greencredit.settings import Settings
-from greencredit.streams.codec import AvroCodec
 from greencredit.streams.jsonform import to_json_form
-from greencredit.streams.masking import pseudonym
-from greencredit.streams.records import decision_record, disbursement_record
-from tests.factories import application, example, native
-
-CODEC = AvroCodec()
-SETTINGS = Settings()
-KEY = SETTINGS.pii_hmac_key.get_secret_value().encode()
-TENANT = "lender-memory"
-T = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-NOW = T + timedelta(hours=2)
-APPLICATIONS = "greencredit.loan-applications"
-BP = BpCreditModel.load()
-BOOTSTRAP = load_bootstrap_lr().to_state()
-FACE = (Path(__file__).resolve().parents[2] / "models/data/faces/astronaut.jpg").read_bytes()
-# Funders small enough that some approvals find none: the re-score path runs.
-FUNDERS = json.dumps(
-    [
-        {"funder_id": "green", "green_only": True, "capacity_minor": 9_000_000,
-         "max_risk_score": 0.6},
-        {"funder_id": "grey", "green_only": False, "capacity_minor": 6_000_000,
-         "max_risk_score": 0.5, "categories": None},
-    ]
-)  # fmt: skip
-PRICING = '{"discount_by_category": {"clean transport": 80}, "green_approve_below_bonus": 0.08}'
-
-
-def lender_event(funders: str | None = FUNDERS) -> dict[str, Any]:
-    event = example("lender_config")
-    event.update(event_id=str(uuid.uuid4()), tenant_id=TENANT, green_pricing=PRICING)
-    event["funders"] = funders
-    return native("greencredit.v1.LenderConfig", event)
-
-
-def lender_document(funders: str | None = FUNDERS) -> dict[str, Any]:
-    """The document the config agent stores for lender_event(funders)."""
-    event = lender_event(funders)
-    extensions = {name: event.get(name) for name in EXTENSION_FIELDS}
-    return json.loads(orjson.dumps({**config_from_event(event).to_dict(), **extensions}))
-
-
-def memory_engine(embedder: FaceEmbedder | None = None) -> Engine:
-    """The worker's engine with in-memory stores (no Redis client is ever used)."""
-    return Engine(
-        settings=SETTINGS,
-        codec=CODEC,
-        redis=None,  # type: ignore[arg-type]
-        store=MemoryEngineState(),  # type: ignore[arg-type]
-        features=MemoryFeatureStore(),  # type: ignore[arg-type]
-        loans=MemoryLoanStore(),  # type: ignore[arg-type]
-        faces=FaceChecker(embedder, MemoryFaceBlacklist(), SETTINGS.face_image_max_bytes),  # type: ignore[arg-type]
-        scorer=ApplicationScorer(BP),
-        pii_key=KEY,
-        kafka_config={},
-        _bootstrap_state=BOOTSTRAP,
-    )
-
-
-def messages(topic: str, records: Sequence[dict[str, Any]]) -> list[Incoming]:
-    return [Incoming(topic, i % 6, i, None, CODEC.encode(topic, r)) for i, r in enumerate(records)]
-
-
-def decoded(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What the worker sees after decoding (Avro keeps milliseconds)."""
-    return [CODEC.decode(CODEC.encode(APPLICATIONS, r)).value for r in records]
-
-
-def keys(app: dict[str, Any]) -> ApplicationKeys:
-    return ApplicationKeys(
-        event_id=app["event_id"],
-        occurred_at=app["occurred_at"],
-        device_ref=pseudonym(app["device_id"], KEY, "device"),
-        id_ref=pseudonym(app["applicant"]["id_card_number"], KEY, "id"),
-        phone_ref=pseudonym(app["applicant"]["phone"], KEY, "phone"),
-        customer_id=app["customer_id"],
-    )
-
-
-async def gather_facts(
-    apps: list[dict[str, Any]], features: MemoryFeatureStore, faces: FaceChecker
-) -> list[ApplicationFacts]:
-    """What the worker gathers: velocity and device state, then the face check."""
-    velocities = await features.record_applications([keys(a) for a in apps])
-    outcomes = await faces.check(apps)
-    return [ApplicationFacts(v, f) for v, f in zip(velocities, outcomes, strict=True)]
-
-
-def lenders(document: dict[str, Any] | None, used: dict[str, int] | None = None):
-    view = LenderView.from_document(document) if document else LenderView.default(TENANT)
-    model = OnlineRiskModel.from_state(BOOTSTRAP)
-    return {TENANT: LenderFacts(view, model, 0.0, dict(used or {}))}
-
-
-def records_of(
-    apps: list[dict[str, Any]], decisions: list[Decision]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    decision_records, disbursements = [], []
-    for app, decision in zip(apps, decisions, strict=True):
-        record = decision_record(app, decision.scored, KEY, NOW)
-        decision_records.append(record)
-        if decision.terms is not None:
-            disbursements.append(disbursement_record(app, decision.terms, record["event_id"]))
-    return decision_records, disbursements
-
-
-def batch(n: int) -> list[dict[str, Any]]:
-    """A mixed batch: green and grey purposes, a device farm and a burst, bad IDs, faces."""
-    apps = []
-    for i in range(n):
-        changes: dict[str, Any] = {
-            "tenant_id": TENANT,
-            "purpose": LOAN_PURPOSES[(i * 5) % len(LOAN_PURPOSES)],
-            "requested_amount_minor": 500_000 + 700_000 * (i % 5),
-            "occurred_at": (T + timedelta(minutes=3 * i)).isoformat(),
-        }
-        if i % 7 == 3:
-            changes["device_id"] = "dev-shared-farm"  # many identities on one device
-        if i % 11 == 5:
-            changes["applicant"] = {"id_card_number": "110105199003071230"}  # bad check digit
-        if i in (4, 9):
-            changes["face_image"] = FACE
-        if i == 10:
-            changes["face_image"] = b"not an image"
-        apps.append(application(9000 + i, **changes))
-    # One identity applying again and again within the hour: a velocity burst.
-    for k in range(4):
-        apps.append(
-            application(
-                9000,
-                tenant_id=TENANT,
-                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"burst-{k}")),
-                application_id=f"app-burst-{k}",
-                occurred_at=(T + timedelta(minutes=k)).isoformat(),
-            )
-        )
-    return apps
+from tests.factories import application
+from tests.processors.support import (
+    APPLICATIONS,
+    BOOTSTRAP,
+    BP,
+    FACE,
+    FUNDERS,
+    NOW,
+    SETTINGS,
+    TENANT,
+    T,
+    batch,
+    decoded,
+    gather_facts,
+    lender_document,
+    lender_event,
+    lenders,
+    memory_engine,
+    messages,
+    records_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -197,21 +70,21 @@ def embedder() -> FaceEmbedder:
 def test_decide_reproduces_process_applications(embedder: FaceEmbedder) -> None:
     """Same inputs, same state: every decision, review and disbursement record is equal."""
     apps = batch(30)
+    event = lender_event()
+    event["face_match_threshold"] = 0.9  # the lender's own, passed to the face check
 
     async def main() -> tuple[Any, list[Decision], list[dict[str, Any]]]:
         engine = memory_engine(embedder)
         await engine.faces.blacklist.add(
             embedder.embed_image(FACE), "KNOWN_FRAUD", "analyst-1", embedder.version
         )
-        await process_lender_configs(
-            engine, messages("greencredit.lender-config", [lender_event()])
-        )
+        await process_lender_configs(engine, messages("greencredit.lender-config", [event]))
         result = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
         # The same facts, gathered from fresh stores holding the same blacklist.
         [document] = (await engine.store.configs([TENANT])).values()
         seen = decoded(apps)
         faces = FaceChecker(embedder, engine.faces.blacklist, SETTINGS.face_image_max_bytes)
-        facts = await gather_facts(seen, MemoryFeatureStore(), faces)
+        facts = await gather_facts(seen, MemoryFeatureStore(), faces, document)
         return result, decide(seen, facts, lenders(document), ApplicationScorer(BP)), seen
 
     result, decisions, seen = asyncio.run(main())
@@ -254,6 +127,7 @@ applications_strategy = st.lists(
         st.integers(0, 3),  # device
         st.integers(0, 180),  # minutes after T
         st.integers(3, 72),  # term
+        st.booleans(),  # the feature store answered
     ),
     min_size=1,
     max_size=12,
@@ -274,13 +148,15 @@ def test_a_batch_of_n_decides_what_n_batches_of_one_decide(rows, funded) -> None
                 term_months=term,
                 occurred_at=(T + timedelta(minutes=minute)).isoformat(),
             )
-            for i, (purpose, amount, device, minute, term) in enumerate(rows)
+            for i, (purpose, amount, device, minute, term, _) in enumerate(rows)
         ]
     )
     document = lender_document(FUNDERS if funded else None)
     facts = asyncio.run(
         gather_facts(apps, MemoryFeatureStore(), FaceChecker(None, MemoryFaceBlacklist(), 1024))
     )
+    # Redis down for some: no velocity, so no context features for those rows.
+    facts = [f if row[5] else ApplicationFacts(None) for f, row in zip(facts, rows, strict=True)]
     together = decide(apps, facts, lenders(document), ApplicationScorer(BP))
     assert together == _decide_one_by_one(apps, facts, document)
 

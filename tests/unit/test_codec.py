@@ -264,3 +264,20 @@ def test_every_older_schema_version_still_decodes(schema_id):
             assert decoded[field["name"]] == written[field["name"]], (name, field["name"])
         else:
             assert decoded[field["name"]] == field["default"], (name, field["name"])
+
+
+def test_a_lender_config_written_as_v2_still_decodes_and_applies():
+    from greencredit.agents.lender_configs import config_from_event
+    from tests.factories import example, native
+
+    v2 = fastavro.parse_schema(json.loads((history_dir() / "lender_config.v2.avsc").read_text()))
+    event = native("greencredit.v1.LenderConfig", example("lender_config"))
+    event.pop("face_match_threshold")
+    event["schema_version"] = 2
+    buffer = io.BytesIO()
+    buffer.write(struct.pack(">bI", 0, 18))  # manifest id 18 = LenderConfig v2
+    fastavro.schemaless_writer(buffer, v2, event)
+    decoded = CODEC.decode(buffer.getvalue(), "greencredit.lender-config")
+    assert decoded.writer_version == 2
+    assert decoded.value["face_match_threshold"] is None
+    assert config_from_event(decoded.value).face_match_threshold is None

@@ -237,3 +237,17 @@ def test_book_holds_the_highest_version_whatever_the_delivery_order(versions: li
     assert newest is not None and newest.version == max(versions)
     expected = [v > max(versions[:i], default=0) for i, v in enumerate(versions)]
     assert applied == expected
+
+
+def test_face_match_threshold_is_optional_and_validated() -> None:
+    assert default_lender_config("bank-a").face_match_threshold is None
+    # A config stored before the field existed has no such key: the shipped threshold applies.
+    stored = default_lender_config("bank-a").to_dict()
+    del stored["face_match_threshold"]
+    assert LenderConfig.from_dict(stored).face_match_threshold is None
+    strict = LenderConfig.from_dict(config_dict(face_match_threshold=0.55))
+    assert strict.face_match_threshold == 0.55
+    assert LenderConfig.from_dict(strict.to_dict()) == strict
+    for bad in (1.5, -0.1, "high", float("nan")):
+        with pytest.raises(LenderConfigError, match="face_match_threshold"):
+            LenderConfig.from_dict(config_dict(face_match_threshold=bad))
