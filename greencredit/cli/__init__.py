@@ -19,7 +19,19 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so `greencredit --help` lists every group from one place.
-    from . import ahp, audit, console, demo, events, face, portfolio, scoring, stack, worker
+    from . import (
+        ahp,
+        audit,
+        console,
+        demo,
+        events,
+        face,
+        portfolio,
+        scoring,
+        stack,
+        users,
+        worker,
+    )
 
     app.add_typer(stack.stack_app, name="stack")
     app.add_typer(stack.topics_app, name="topics")
@@ -37,6 +49,7 @@ def _register() -> None:
     app.command("portfolio")(portfolio.portfolio_command)
     app.add_typer(face.face_app, name="face")
     app.command("console")(console.console_command)
+    app.add_typer(users.users_app, name="users")
     from . import bench
 
     app.command("bench")(bench.bench_command)

@@ -188,7 +188,7 @@ def score_command(
         None,
         "--config",
         help="Lender config JSON (LenderConfig.to_dict form, optionally with the event's "
-        "green_pricing and funders JSON strings); default config.",
+        "green_pricing JSON string; funders are not routed offline); default config.",
     ),
     lr_state_path: Path | None = typer.Option(
         None, "--lr-state", help="Online-LR state JSON; default: an untrained model."

@@ -20,18 +20,23 @@ topics_app = typer.Typer(help="The topic registry.")
 def stack_up(
     json_output: bool = typer.Option(False, "--json", help="Print only the addresses as JSON."),
 ) -> None:
-    """Start the broker and Redis on free loopback ports, create the topics, print addresses."""
+    """Start the broker, Redis and PostgreSQL on free loopback ports, create the topics."""
     settings = get_settings()
     stack = EmbeddedStack(settings.state_dir)
     try:
-        state = stack.up(settings.kafka_bootstrap_servers, settings.redis_url)
+        state = stack.up(
+            settings.kafka_bootstrap_servers,
+            settings.redis_url,
+            with_postgres=True,
+            external_postgres=settings.database_url,
+        )
         report = ensure_topics(
             settings.kafka_client_config(str(state.kafka)),
             replication_factor=settings.kafka_replication_factor,
         )
     except (StackError, Exception) as exc:
         fail(f"stack up failed: {exc}")
-    addresses = {"kafka": state.kafka, "redis": state.redis}
+    addresses = {"kafka": state.kafka, "redis": state.redis, "postgres": state.postgres}
     if json_output:
         print_json(addresses)
         return

@@ -1,9 +1,7 @@
-"""The console's case store: fraud alerts and review decisions as cases, pure and bounded.
+"""The console's cases, pure: fraud alerts and review decisions as masked cases, and labels.
 
-Upstream delivery is at-least-once, so an event seen twice (same ``event_id``) is one case.
-Cases are kept newest first by when the fact happened; past ``max_cases`` the oldest go.
-A case closes once a label for it is seen (from this console or from the feedback topic);
-a label read before its case (the topics are read side by side) closes the case on arrival.
+The cases are kept in PostgreSQL (store.py); this module only turns decoded events into
+cases and labels into feedback events.
 
 Everything kept is masked again here, defensively: the engine masks at egress, and the
 console must never show raw PII even if an upstream bug let one through.
@@ -11,18 +9,16 @@ console must never show raw PII even if an upstream bug let one through.
 
 from __future__ import annotations
 
-import bisect
 import re
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from greencredit.streams.masking import mask_card, mask_record, scrub_text
 from greencredit.streams.records import output_event_id
 
-from .typology import TYPOLOGIES, typologies
+from .typology import typologies
 
 __all__ = [
     "REVIEW_SEVERITY",
@@ -31,7 +27,6 @@ __all__ = [
     "VERDICTS",
     "Case",
     "CaseLabel",
-    "CaseStore",
     "InvalidLabel",
     "analyst_id_checked",
     "case_from_alert",
@@ -236,118 +231,6 @@ def feedback_record(case: Case, verdict: str, analyst_id: str, now: datetime) ->
         "analyst_id": analyst_id_checked(analyst_id),
         "case_id": case.case_id,
     }
-
-
-class CaseStore:
-    """Bounded, de-duplicated cases, newest first; no I/O (the service feeds it)."""
-
-    def __init__(self, max_cases: int) -> None:
-        """Keep at most ``max_cases`` cases (the oldest are dropped first)."""
-        if max_cases < 1:
-            raise ValueError(f"max_cases must be >= 1, got {max_cases}")
-        self.max_cases = max_cases
-        self._cases: dict[str, Case] = {}
-        self._order: list[tuple[datetime, str]] = []  # ascending occurred_at
-        self._by_subject: dict[str, str] = {}
-        # Remembered beyond the cases themselves, so a redelivery of an evicted event or a
-        # label that arrives first is still recognised; bounded the same way.
-        self._seen_events: OrderedDict[str, None] = OrderedDict()
-        self._early_labels: OrderedDict[str, CaseLabel] = OrderedDict()
-
-    def __len__(self) -> int:
-        """Count the cases held."""
-        return len(self._cases)
-
-    def get(self, case_id: str) -> Case | None:
-        """Return the case, or None if unknown (or evicted)."""
-        return self._cases.get(case_id)
-
-    def add(self, case: Case) -> bool:
-        """Keep a new case; False for a redelivered event or a case id already held."""
-        if case.event_id in self._seen_events or case.case_id in self._cases:
-            return False
-        _remember(self._seen_events, case.event_id, None, 4 * self.max_cases)
-        if self._order and len(self._cases) >= self.max_cases and self._order[0] > _key(case):
-            return False  # older than everything kept: it would be evicted at once
-        early = self._early_labels.pop(case.case_id, None) or self._early_labels.pop(
-            case.subject_event_id, None
-        )
-        if early is not None:
-            case = replace(case, label=early)
-        self._cases[case.case_id] = case
-        self._by_subject[case.subject_event_id] = case.case_id
-        bisect.insort(self._order, _key(case))
-        while len(self._cases) > self.max_cases:
-            _, oldest = self._order.pop(0)
-            dropped = self._cases.pop(oldest)
-            if self._by_subject.get(dropped.subject_event_id) == oldest:
-                del self._by_subject[dropped.subject_event_id]
-        return True
-
-    def record_label(self, key: str, label: CaseLabel) -> Case | None:
-        """Close the case ``key`` names (case id, else subject event id); first label wins.
-
-        Returns the closed case, or None when the case is not held yet (the label is then
-        remembered and applied when the case arrives).
-        """
-        case_id = key if key in self._cases else self._by_subject.get(key)
-        if case_id is None:
-            _remember(self._early_labels, key, label, self.max_cases)
-            return None
-        case = self._cases[case_id]
-        if case.label is None:
-            case = self._cases[case_id] = replace(case, label=label)
-        return case
-
-    def query(
-        self,
-        *,
-        lender: str | None = None,
-        severity: str | None = None,
-        typology: str | None = None,
-        status: str | None = None,
-        limit: int = 200,
-    ) -> list[Case]:
-        """Cases matching every given filter, newest first, at most ``limit``."""
-        found: list[Case] = []
-        for _, case_id in reversed(self._order):
-            case = self._cases[case_id]
-            if (
-                (lender is None or case.tenant_id == lender)
-                and (severity is None or case.severity == severity)
-                and (typology is None or typology in case.typologies)
-                and (status is None or case.status == status)
-            ):
-                found.append(case)
-                if len(found) >= limit:
-                    break
-        return found
-
-    def facets(self) -> dict[str, list[str]]:
-        """Lenders and typologies present (for the filter menus), and every severity."""
-        cases = self._cases.values()
-        present = {name for case in cases for name in case.typologies}
-        return {
-            "lenders": sorted({case.tenant_id for case in cases}),
-            "severities": list(SEVERITIES),
-            "typologies": [name for name in TYPOLOGIES if name in present],
-        }
-
-    def counts(self) -> dict[str, int]:
-        """Open and closed cases held."""
-        closed = sum(1 for case in self._cases.values() if case.label is not None)
-        return {"open": len(self._cases) - closed, "closed": closed}
-
-
-def _key(case: Case) -> tuple[datetime, str]:
-    return (case.occurred_at, case.case_id)
-
-
-def _remember(memory: OrderedDict[str, Any], key: str, value: Any, bound: int) -> None:
-    memory[key] = value
-    memory.move_to_end(key)
-    while len(memory) > bound:
-        memory.popitem(last=False)
 
 
 def labels_of(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, CaseLabel]]:

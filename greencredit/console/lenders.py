@@ -32,6 +32,12 @@ __all__ = [
 ]
 
 _EXTENSIONS = ("delinquency_policy", "green_pricing", "funders")
+THRESHOLDS = (
+    "approve_below",
+    "decline_at_or_above",
+    "fraud_alert_threshold",
+    "lr_weight_adjust_limit",
+)
 _CELL = re.compile(r"matrix\[(\d+)\]\[(\d+)\]")
 _NODE = re.compile(r"node '([^']*)'")
 _FRACTION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?)\s*)?")
@@ -110,6 +116,9 @@ def base_event(tenant_id: str) -> dict[str, Any]:
         "fraud_alert_threshold": config.fraud_alert_threshold,
         "lr_weight_adjust_limit": config.lr_weight_adjust_limit,
         **dict.fromkeys(_EXTENSIONS),
+        "face_match_threshold": None,
+        "proposed_by": None,
+        "approved_by": None,
     }
 
 
@@ -200,13 +209,41 @@ class EditedConfig:
     report: dict[str, Any]
 
 
+def _thresholds(raw: Any) -> dict[str, float]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise JudgementsRefused("'thresholds' must be an object: name -> number")
+    out = {}
+    for name, value in raw.items():
+        if name not in THRESHOLDS:
+            raise JudgementsRefused(f"threshold {name!r} is not one of {', '.join(THRESHOLDS)}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise JudgementsRefused(f"threshold {name!r} must be a number")
+        out[name] = float(value)
+    return out
+
+
 def edit_config(
-    book: LenderBook, tenant_id: str, base_version: Any, matrices: Any, now: datetime
+    book: LenderBook,
+    tenant_id: str,
+    base_version: Any,
+    matrices: Any,
+    now: datetime,
+    thresholds: Any = None,
+    *,
+    proposed_by: str | None = None,
+    approved_by: str | None = None,
 ) -> EditedConfig:
-    """The next version of the lender's config with edited judgements, validated.
+    """The next version of the lender's config with edited judgements and thresholds, validated.
 
     Raises StaleVersion if ``base_version`` is not the newest version (someone published
-    meanwhile) and JudgementsRefused for invalid or inconsistent judgements.
+    meanwhile) and JudgementsRefused for invalid or inconsistent judgements or thresholds
+    the worker would refuse. The maker and checker are recorded in the event.
     """
     current = book.current(tenant_id)
     if isinstance(base_version, bool) or not isinstance(base_version, int):
@@ -216,6 +253,7 @@ def edit_config(
             f"lender {tenant_id!r} is at version {current['config_version']}, you edited "
             f"version {base_version}: reload the page and redo the change"
         )
+    edited_thresholds = _thresholds(thresholds)
     report = judgement_report(current, matrices)
     if not report["valid"] or not report["consistent"]:
         raise JudgementsRefused(f"refused: {report['error']}", report)
@@ -232,9 +270,12 @@ def edit_config(
         "event_id": output_event_id("lender-config", f"{tenant_id}:{version}"),
         "tenant_id": tenant_id,
         "occurred_at": now,
-        "schema_version": 3,
+        "schema_version": 4,
         "config_version": version,
         "nodes": [{"weights": None, **node} for node in nodes],
+        **edited_thresholds,
+        "proposed_by": proposed_by,
+        "approved_by": approved_by,
     }
     try:
         config_from_event(event)  # the worker's own check, thresholds and leaves included

@@ -1,10 +1,10 @@
-"""The console's Kafka I/O: a background reader feeding the case store, and the publishers.
+"""The console's I/O: a Kafka reader feeding the PostgreSQL case store, and the publishers.
 
 The reader assigns every partition of the alert, review, feedback and lender-config topics
 from their beginning, without a consumer group: each console sees everything retained (no
-join wait, no offsets to manage), and the bounded store keeps the newest cases. Labels and
-configs are published with confluent-kafka and flushed before the answer, so "published"
-means the broker has it.
+join wait, no offsets to manage); ingestion into PostgreSQL is idempotent by event id, so
+re-reading after a restart adds nothing twice. Labels and configs are published with
+confluent-kafka and flushed before the answer, so "published" means the broker has it.
 """
 
 from __future__ import annotations
@@ -17,24 +17,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from greencredit.streams.codec import AvroCodec
 from greencredit.streams.errors import CodecError
 from greencredit.streams.masking import scrub_text
 from greencredit.streams.publish import EventPublisher
 
+from . import db
+from .auth import User, Users
 from .cases import (
-    Case,
     CaseLabel,
-    CaseStore,
-    analyst_id_checked,
     case_from_alert,
     case_from_review,
     feedback_record,
     labels_of,
 )
-from .lenders import EditedConfig, LenderBook, edit_config
+from .db import migrate
+from .lenders import EditedConfig, LenderBook
+from .policy import Proposals
+from .store import CaseStore, as_case
 
 __all__ = [
     "ALERTS",
@@ -42,7 +46,6 @@ __all__ = [
     "FEEDBACK",
     "LENDER_CONFIG",
     "REVIEWS",
-    "CaseNotFound",
     "ConsoleService",
     "LabelConflict",
     "LabelOutcome",
@@ -66,10 +69,6 @@ _PUBLISH_TIMEOUT_S = 10.0
 _RECONNECT = {"reconnect.backoff.ms": 1000, "reconnect.backoff.max.ms": 10000}
 
 
-class CaseNotFound(LookupError):
-    """No such case in the store (unknown, or older than the newest ``max_cases``)."""
-
-
 class LabelConflict(ValueError):
     """The case was already closed with the other label; relabelling is not done here."""
 
@@ -82,7 +81,7 @@ class PublishFailed(RuntimeError):
 class LabelOutcome:
     """What a label request did: published a feedback event, or found it already there."""
 
-    case: Case
+    case_id: str
     event_id: str
     label: str
     published: bool
@@ -100,21 +99,25 @@ class ReaderStatus:
 
 
 class ConsoleService:
-    """Case store and lender book fed from Kafka; labels and configs published to Kafka."""
+    """Cases, users and proposals in PostgreSQL fed from Kafka; labels and configs to Kafka."""
 
     def __init__(
         self,
         client_config: Mapping[str, Any],
         codec: AvroCodec,
+        engine: AsyncEngine,
         *,
-        max_cases: int,
+        users: Users | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """Nothing connects until :meth:`start`."""
+        """Nothing connects until :meth:`start`; the service disposes of ``engine`` at stop."""
         self._client_config = {**_RECONNECT, **client_config}
         self._codec = codec
         self._clock = clock
-        self.cases = CaseStore(max_cases)
+        self.engine = engine
+        self.cases = CaseStore(engine)
+        self.users = users or Users(engine)
+        self.proposals = Proposals(engine)
         self.lenders = LenderBook()
         self.status = ReaderStatus()
         self._publisher: EventPublisher | None = None
@@ -124,7 +127,8 @@ class ConsoleService:
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
-        """Create the producer and start the background reader."""
+        """Migrate the database, create the producer and start the background reader."""
+        await migrate(self.engine)
         self._publisher = EventPublisher(self._client_config, self._codec)
         self._stopping.clear()
         self._task = asyncio.create_task(self._read_forever(), name="console-reader")
@@ -141,6 +145,7 @@ class ConsoleService:
                 await asyncio.to_thread(publisher.flush, _PUBLISH_TIMEOUT_S)
             except RuntimeError as exc:  # broker gone at shutdown: say so, exit anyway
                 log.warning("console stopping with unsent events: %s", scrub_text(str(exc)))
+        await self.engine.dispose()
 
     # -- reading -----------------------------------------------------------------------
     async def _read_forever(self) -> None:
@@ -162,7 +167,7 @@ class ConsoleService:
                 messages = await asyncio.to_thread(consumer.consume, _BATCH, _POLL_S)
                 for message in messages:
                     if message.error() is None:
-                        self.ingest(message.topic() or "", message.value())
+                        await self._ingest_retrying(message.topic() or "", message.value())
         except Exception as exc:  # never let the reader die silently: say why on /api/health
             self.status.assigned = False
             self.status.last_error = scrub_text(f"reader stopped: {type(exc).__name__}: {exc}")
@@ -194,58 +199,100 @@ class ConsoleService:
         with contextlib.suppress(TimeoutError):  # woken early by stop()
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    def ingest(self, topic_name: str, raw: bytes | None) -> None:
+    async def _ingest_retrying(self, topic_name: str, raw: bytes | None) -> None:
+        """Ingest, waiting out a database outage (the message is kept, never skipped)."""
+        while not self._stopping.is_set():
+            try:
+                await self.ingest(topic_name, raw)
+                return
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+                self.status.last_error = scrub_text(f"database: {type(exc).__name__}: {exc}")
+                log.warning("console cannot write to the database; retrying in 1 s")
+                await self._pause(1.0)
+
+    async def ingest(self, topic_name: str, raw: bytes | None) -> None:
         """Decode one message and apply it; undecodable ones are counted, never fatal."""
         self.status.messages += 1
         self.status.per_topic[topic_name] = self.status.per_topic.get(topic_name, 0) + 1
         try:
             event = self._codec.decode(raw, topic_name).value
             if topic_name == ALERTS:
-                self.cases.add(case_from_alert(event))
+                case = case_from_alert(event)
             elif topic_name == REVIEWS:
-                self.cases.add(case_from_review(event))
+                case = case_from_review(event)
             elif topic_name == FEEDBACK:
-                for key, label in labels_of([event]):
-                    self.cases.record_label(key, label)
+                labels = labels_of([event])
             elif topic_name == LENDER_CONFIG:
                 self.lenders.apply(event)
+                return
         except (CodecError, KeyError, TypeError, ValueError):
             self.status.undecodable += 1
+            return
+        if topic_name == FEEDBACK:
+            for key, label in labels:
+                await self.cases.ingest_label(key, label)
+        elif topic_name in (ALERTS, REVIEWS):
+            await self.cases.ingest_case(case)
+        if self.status.last_error and self.status.last_error.startswith("database"):
+            self.status.last_error = None
 
     # -- writing -----------------------------------------------------------------------
-    async def label_case(self, case_id: str, verdict: str, analyst_id: Any) -> LabelOutcome:
-        """Publish the feedback event that labels the case, once; close the case.
+    async def label_case(self, case_id: str, verdict: str, user: User) -> LabelOutcome:
+        """Publish the feedback event that labels the case, as ``user``, once; close the case.
 
-        A repeat of the same label answers with the first event (nothing republished);
-        the other label on a closed case is a LabelConflict.
+        The analyst id is the signed-in user's name, never a typed one. A repeat of the same
+        label answers with the first event (nothing republished); the other label on a
+        labelled case is a LabelConflict. A case of another lender is NoSuchCase.
         """
-        analyst = analyst_id_checked(analyst_id)
-        async with self._publish_lock:  # a double click waits here, then finds it closed
-            case = self.cases.get(case_id)
-            if case is None:
-                raise CaseNotFound(f"no case {case_id!r} (unknown, or no longer kept)")
-            record = feedback_record(case, verdict, analyst, self._clock())
-            if case.label is not None:
-                if case.label.label != record["label"]:
+        async with self._publish_lock:  # a double click waits here, then finds it labelled
+            row = await self.cases.get(case_id, user.lenders)
+            record = feedback_record(as_case(row), verdict, user.username, self._clock())
+            if row.label is not None:
+                if row.label != record["label"]:
                     raise LabelConflict(
-                        f"case {case_id!r} is already closed as {case.label.label} by "
-                        f"{case.label.analyst_id}"
+                        f"case {case_id!r} is already labelled {row.label} by {row.labelled_by}"
                     )
-                return LabelOutcome(case, case.label.event_id, case.label.label, published=False)
+                return LabelOutcome(case_id, row.label_event_id, row.label, published=False)
             await self._publish(FEEDBACK, record)
-            label = CaseLabel(record["label"], analyst, record["occurred_at"], record["event_id"])
-            closed = self.cases.record_label(case_id, label) or case
-            return LabelOutcome(closed, record["event_id"], record["label"], published=True)
+            label = CaseLabel(
+                record["label"], user.username, record["occurred_at"], record["event_id"]
+            )
+            await self.cases.record_label(case_id, label, user.username, published=True)
+            return LabelOutcome(case_id, record["event_id"], record["label"], published=True)
 
-    async def publish_config(
-        self, tenant_id: str, base_version: Any, matrices: Any
-    ) -> EditedConfig:
-        """Validate edited judgements and publish them as the lender's next config version."""
+    async def approve_proposal(self, proposal_id: int, user: User) -> EditedConfig:
+        """Publish a proposal approved by ``user`` as the lender's next config version."""
+
+        async def publish(event: dict[str, Any]) -> None:
+            await self._publish(LENDER_CONFIG, event)
+            self.lenders.apply(event)  # the reader will see it too; newer-only apply
+
         async with self._publish_lock:
-            edited = edit_config(self.lenders, tenant_id, base_version, matrices, self._clock())
-            await self._publish(LENDER_CONFIG, edited.event)
-            self.lenders.apply(edited.event)  # the reader will see it too; newer-only apply
-            return edited
+            return await self.proposals.approve(
+                proposal_id, user.lenders, user.username, self.lenders, publish
+            )
+
+    async def audit_page(self, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """Audit entries newest first, with ids below ``before`` when given."""
+        a = db.audit.c
+        query = sa.select(db.audit).order_by(a.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(a.id < before)
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(query)
+            return [
+                {
+                    "id": r.id,
+                    "at": r.at.astimezone(UTC).isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "tenant_id": r.tenant_id,
+                    "target": r.target,
+                    "address": r.address,
+                    "detail": r.detail,
+                }
+                for r in rows
+            ]
 
     async def _publish(self, topic_name: str, record: Mapping[str, Any]) -> None:
         publisher = self._publisher

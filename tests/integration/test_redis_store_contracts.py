@@ -1,4 +1,4 @@
-"""The Redis stores pass the same store contracts as the in-memory ones, on the real server.
+"""The Redis stores (and the Kafka chain heads) pass the same contracts as the in-memory ones.
 
 Also differential: a seeded workload gives the Redis (Lua) feature store and the in-memory
 one the same results, event by event, so the memory tier tests what production computes.
@@ -17,15 +17,19 @@ from redis.asyncio import Redis
 from greencredit.infra.feature_store import FeatureStore, Retention
 from greencredit.infra.memory import MemoryFeatureStore
 from greencredit.infra.stores import (
+    ChainHeadStore,
     EngineStateStore,
     FaceBlacklistStore,
     FeatureStoreProtocol,
+    KafkaChainHeads,
     LoanStoreProtocol,
     RedisStores,
 )
+from greencredit.streams.codec import AvroCodec
 from tests.store_contracts import (
     CONTRACTS,
     Stores,
+    chain_heads_follow_what_was_written,
     random_workload,
     windows_are_trimmed_at_their_cap,
 )
@@ -87,3 +91,20 @@ def test_memory_feature_store_computes_what_the_lua_scripts_compute(stack, seed)
             assert mine == theirs, f"event {i} differs"
 
     _run(stack, body)
+
+
+def test_kafka_chain_heads_keep_the_contract(fresh_stack) -> None:
+    """On a stack of this module's own: the contract appends to an audited partition."""
+    from confluent_kafka import Producer
+
+    codec = AvroCodec()
+    config = {"bootstrap.servers": fresh_stack.kafka}
+    heads = KafkaChainHeads(config, codec)
+    assert isinstance(heads, ChainHeadStore)
+    producer = Producer(config)
+
+    async def append(topic: str, partition: int, record: dict) -> None:
+        producer.produce(topic, codec.encode(topic, record), partition=partition)
+        assert producer.flush(10) == 0
+
+    asyncio.run(chain_heads_follow_what_was_written(heads, append))

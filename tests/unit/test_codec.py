@@ -266,6 +266,39 @@ def test_every_older_schema_version_still_decodes(schema_id):
             assert decoded[field["name"]] == field["default"], (name, field["name"])
 
 
+@pytest.mark.parametrize(
+    ("history_file", "schema_id", "version", "dropped"),
+    [
+        ("lender_config.v2.avsc", 18, 2, ("face_match_threshold", "proposed_by", "approved_by")),
+        ("lender_config.v3.avsc", 21, 3, ("proposed_by", "approved_by")),
+    ],
+)
+def test_lender_configs_written_before_maker_checker_still_read_and_apply(
+    history_file, schema_id, version, dropped
+):
+    """Older LenderConfig versions (no proposed_by / approved_by) decode with the v4 reader."""
+    from greencredit.agents.lender_configs import config_from_event
+    from tests.factories import example, native
+
+    old = fastavro.parse_schema(json.loads((history_dir() / history_file).read_text()))
+    event = native("greencredit.v1.LenderConfig", example("lender_config"))
+    old_event = {k: v for k, v in event.items() if k not in dropped}
+    old_event["schema_version"] = version
+    buffer = io.BytesIO()
+    buffer.write(struct.pack(">bI", 0, schema_id))
+    fastavro.schemaless_writer(buffer, old, old_event)
+    decoded = CODEC.decode(buffer.getvalue(), "greencredit.lender-config")
+    assert (decoded.writer_version, decoded.value["schema_version"]) == (version, version)
+    assert decoded.value["proposed_by"] is None and decoded.value["approved_by"] is None
+    assert config_from_event(decoded.value).version == event["config_version"]
+    current = CODEC.decode(CODEC.encode("greencredit.lender-config", event))
+    assert current.writer_version == 4
+    assert (current.value["proposed_by"], current.value["approved_by"]) == (
+        "policy-maker-01",
+        "policy-approver-02",
+    )
+
+
 def test_a_lender_config_written_as_v2_still_decodes_and_applies():
     from greencredit.agents.lender_configs import config_from_event
     from tests.factories import example, native

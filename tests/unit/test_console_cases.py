@@ -1,4 +1,5 @@
-"""The console's case store: masking, de-duplication, order, bound, labels, typologies."""
+"""Cases from events (masked), typologies and feedback labels; the store is in PostgreSQL
+(tests/integration/test_console_store.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from hypothesis import strategies as st
 from greencredit.agents.feedback import POSITIVE_LABELS
 from greencredit.console.cases import (
     CaseLabel,
-    CaseStore,
     InvalidLabel,
     analyst_id_checked,
     case_from_alert,
@@ -20,7 +20,6 @@ from greencredit.console.cases import (
     feedback_event_id,
     feedback_label,
     feedback_record,
-    labels_of,
 )
 from greencredit.console.typology import OTHER, TYPOLOGIES, typologies
 from greencredit.streams.codec import AvroCodec
@@ -108,110 +107,6 @@ def test_raw_pii_that_slipped_upstream_is_masked_in_the_case():
         assert raw not in shown
     assert case.record["card_masked"] == "622202*********0123"
     assert case.event_id == event["event_id"]  # ids are not touched
-
-
-# -- store ----------------------------------------------------------------------------
-
-
-def test_a_redelivered_event_is_one_case():
-    store = CaseStore(10)
-    assert store.add(case_from_alert(alert(1)))
-    assert not store.add(case_from_alert(alert(1)))
-    assert len(store) == 1
-
-
-@given(st.permutations(range(8)))
-def test_cases_come_newest_first_whatever_the_arrival_order(order):
-    store = CaseStore(100)
-    for n in order:
-        store.add(case_from_alert(alert(n, minutes=n)))
-    assert [c.case_id for c in store.query()] == [f"alert-{n}" for n in range(7, -1, -1)]
-
-
-@given(st.permutations(range(10)))
-def test_the_store_keeps_the_newest_cases_within_its_bound(order):
-    store = CaseStore(4)
-    for n in order:
-        store.add(case_from_alert(alert(n, minutes=n)))
-    assert len(store) == 4
-    assert [c.case_id for c in store.query()] == ["alert-9", "alert-8", "alert-7", "alert-6"]
-
-
-def test_an_evicted_case_redelivered_does_not_come_back():
-    store = CaseStore(2)
-    for n in range(3):
-        store.add(case_from_alert(alert(n, minutes=n)))
-    assert store.get("alert-0") is None
-    assert not store.add(case_from_alert(alert(0, minutes=0)))
-    assert store.get("alert-0") is None
-
-
-def test_a_label_closes_the_case_and_the_first_label_wins():
-    store = CaseStore(10)
-    store.add(case_from_alert(alert(1)))
-    closed = store.record_label("alert-1", label("FRAUD", "a-1"))
-    assert closed is not None and closed.status == "closed"
-    store.record_label("alert-1", label("NOT_FRAUD", "a-2"))
-    case = store.get("alert-1")
-    assert case is not None and case.label is not None
-    assert (case.label.label, case.label.analyst_id) == ("FRAUD", "a-1")
-    assert store.counts() == {"open": 0, "closed": 1}
-
-
-def test_a_label_read_before_its_case_closes_the_case_on_arrival():
-    store = CaseStore(10)
-    assert store.record_label("alert-1", label()) is None
-    store.add(case_from_alert(alert(1)))
-    case = store.get("alert-1")
-    assert case is not None and case.status == "closed"
-
-
-def test_a_label_without_case_id_closes_the_case_of_its_subject_event():
-    store = CaseStore(10)
-    event = review(3)
-    store.add(case_from_review(event))
-    feedback = {
-        "event_id": str(uuid.uuid4()),
-        "subject_event_id": event["application_event_id"],
-        "label": "REPAID",
-        "analyst_id": "a-9",
-        "case_id": None,
-        "occurred_at": T0,
-    }
-    [(key, parsed)] = labels_of([feedback])
-    assert store.record_label(key, parsed) is not None
-    assert store.get("review-app-00003").status == "closed"
-
-
-def test_filters_combine():
-    store = CaseStore(100)
-    store.add(case_from_alert(alert(1, tenant_id="bank-a", severity="CRITICAL")))
-    store.add(
-        case_from_alert(
-            alert(
-                2,
-                tenant_id="bank-b",
-                severity="LOW",
-                reasons=[{"code": "DEVICE_FARM", "contribution": 0.5}],
-            )
-        )
-    )
-    store.add(case_from_review(review(3, tenant_id="bank-a")))
-    store.record_label("alert-1", label())
-
-    def ids(**filters):
-        return sorted(c.case_id for c in store.query(**filters))
-
-    assert ids(lender="bank-a") == ["alert-1", "review-app-00003"]
-    assert ids(severity="REVIEW") == ["review-app-00003"]
-    assert ids(typology="DEVICE_FARM") == ["alert-2"]
-    assert ids(status="open") == ["alert-2", "review-app-00003"]
-    assert ids(lender="bank-a", status="closed") == ["alert-1"]
-    assert ids(lender="nobody") == []
-    assert len(store.query(limit=2)) == 2
-    facets = store.facets()
-    assert facets["lenders"] == ["bank-a", "bank-b"]
-    assert "DEVICE_FARM" in facets["typologies"]
 
 
 # -- typologies ----------------------------------------------------------------------------

@@ -23,7 +23,12 @@ from greencredit.infra.stores import (
     LoanStoreProtocol,
 )
 from greencredit.streams.audit import GENESIS_HASH
-from tests.store_contracts import CONTRACTS, Stores, windows_are_trimmed_at_their_cap
+from tests.store_contracts import (
+    CONTRACTS,
+    Stores,
+    chain_heads_follow_what_was_written,
+    windows_are_trimmed_at_their_cap,
+)
 
 
 async def memory_stores(retention: Retention | None = None) -> Stores:
@@ -62,3 +67,12 @@ def test_memory_chain_heads_continue_from_what_was_recorded() -> None:
     heads.record("greencredit.decisions", 0, "ab" * 32)
     assert asyncio.run(heads.head("greencredit.decisions", 0)) == "ab" * 32
     assert asyncio.run(heads.head("greencredit.decisions", 1)) == GENESIS_HASH
+
+
+def test_memory_chain_heads_keep_the_contract() -> None:
+    heads = MemoryChainHeads()
+
+    async def append(topic: str, partition: int, record: dict) -> None:
+        heads.record(topic, partition, record["record_hash"])
+
+    asyncio.run(chain_heads_follow_what_was_written(heads, append))

@@ -1,7 +1,9 @@
-"""The worker supervisor on stand-in children (sleeping interpreters): restart, probe, stop."""
+"""The worker supervisor on stand-in children (sleeping interpreters): restart, probe, stop;
+readiness and the `greencredit health` exit code."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -9,11 +11,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from greencredit.agents.health import readiness
+from greencredit.cli import app
 from greencredit.infra.worker_supervisor import Backoff, Supervisor, describe_exit
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -94,3 +99,33 @@ def test_stop_terminates_every_child():
     supervisor.stop()
     runner.join(20)
     assert all(p is not None and p.returncode == -signal.SIGTERM for p in procs)
+
+
+class _Page(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        body = json.dumps({"ready": self.status == 200, "status": "x"}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("status", "exit_code"), [(200, 0), (503, 1)])
+def test_the_health_command_exits_non_zero_when_the_worker_is_not_ready(status, exit_code):
+    handler = type("Page", (_Page,), {"status": status})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/health/"
+        result = CliRunner().invoke(app, ["health", "--url", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == exit_code
+    assert '"ready"' in result.output  # the page is shown either way

@@ -5,6 +5,7 @@
   const caseId = GC.pathId();
   // Nested maps of a decision record get their own tables; everything else is a fact.
   const MAPS = ["indicators", "features", "model_versions"];
+  let session = null;
 
   function facts(list, pairs) {
     GC.replaceChildren(list, pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
@@ -37,7 +38,42 @@
     GC.replaceChildren(document.getElementById("case-maps"),
       MAPS.filter((k) => record[k] && typeof record[k] === "object").map((k) => mapTable(k, record[k])));
     renderStatus(c);
+    renderWork(c);
     document.getElementById("case-body").hidden = false;
+  }
+
+  function renderWork(c) {
+    const status = c.status.replace("_", " ");
+    document.getElementById("case-work-status").textContent =
+      `Status: ${status}${c.resolution ? ` (${c.resolution})` : ""} · owner: ${c.owner || "nobody"}`;
+    const closed = c.status === "closed";
+    const me = session ? session.user.username : null;
+    const supervisor = GC.hasRole(session, "supervisor");
+    document.getElementById("take-case").disabled = closed || c.owner === me ||
+      (c.owner !== null && !supervisor);
+    document.getElementById("start-work").disabled = c.status !== "open";
+    document.getElementById("close-case").disabled = closed;
+    document.getElementById("reopen-case").hidden = !(closed && supervisor);
+    document.getElementById("reassign").hidden = !supervisor;
+    GC.replaceChildren(document.getElementById("case-timeline"), c.timeline.map((e) =>
+      GC.el("li", {"data-action": e.action}, `${GC.time(e.at)} ${e.actor} ${e.action}` +
+        (e.action === "comment" ? `: ${e.detail.text}` : "") +
+        (e.action === "assigned" ? ` → ${e.detail.owner || "nobody"}` : "") +
+        (e.action === "status" || e.action === "reopened" ? ` → ${e.detail.status}` : "") +
+        (e.action === "labelled" ? ` ${e.detail.label}` : ""))));
+  }
+
+  async function work(path, body) {
+    const result = await GC.api(`/api/cases/${encodeURIComponent(caseId)}/${path}`, body);
+    const box = document.getElementById("work-result");
+    box.hidden = result.ok;
+    if (!result.ok) {
+      box.className = "message bad";
+      box.textContent = `Not done: ${result.data.error}`;
+      return false;
+    }
+    render(result.data);
+    return true;
   }
 
   function renderStatus(c) {
@@ -50,7 +86,7 @@
         (c.labelled.labelled_at ? ` at ${GC.time(c.labelled.labelled_at)}` : "");
     } else {
       status.className = "";
-      status.textContent = "Open";
+      status.textContent = "Not labelled";
     }
     if (c.labels) {
       help.textContent = `Confirm fraud sends ${c.labels.fraud}, mark legitimate sends ` +
@@ -71,8 +107,7 @@
   async function label(verdict) {
     const buttons = [document.getElementById("confirm-fraud"), document.getElementById("mark-legitimate")];
     for (const button of buttons) button.disabled = true;  // one request at a time
-    const result = await GC.api(`/api/cases/${encodeURIComponent(caseId)}/label`,
-      {verdict, analyst_id: GC.analystId()});
+    const result = await GC.api(`/api/cases/${encodeURIComponent(caseId)}/label`, {verdict});
     if (!result.ok) {
       showResult(`Not labelled: ${result.data.error}`, false);
       for (const button of buttons) button.disabled = false;
@@ -85,6 +120,7 @@
   }
 
   async function load() {
+    session = await GC.session();
     const result = await GC.api(`/api/cases/${encodeURIComponent(caseId)}`);
     if (!result.ok) {
       const box = document.getElementById("case-error");
@@ -98,6 +134,20 @@
   document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("confirm-fraud").addEventListener("click", () => label("fraud"));
     document.getElementById("mark-legitimate").addEventListener("click", () => label("legitimate"));
+    document.getElementById("take-case").addEventListener("click",
+      () => work("assign", {owner: session.user.username}));
+    document.getElementById("start-work").addEventListener("click",
+      () => work("status", {status: "in_progress"}));
+    document.getElementById("close-case").addEventListener("click", () => work("status",
+      {status: "closed", resolution: document.getElementById("close-resolution").value}));
+    document.getElementById("reopen-case").addEventListener("click",
+      () => work("status", {status: "open"}));
+    document.getElementById("reassign-button").addEventListener("click", () => work("assign",
+      {owner: document.getElementById("reassign-owner").value.trim() || null}));
+    document.getElementById("add-comment").addEventListener("click", async () => {
+      const field = document.getElementById("comment-text");
+      if (await work("comments", {text: field.value})) field.value = "";
+    });
     load();
   });
 })();

@@ -49,7 +49,8 @@
       GC.el("td", {class: "num"}, GC.score(c.score)),
       GC.el("td", {}, reasons),
       GC.el("td", {}, customer),
-      GC.el("td", {}, c.status === "closed" ? `closed: ${c.label}` : "open"));
+      GC.el("td", {}, c.owner || ""),
+      GC.el("td", {}, c.status === "closed" ? `closed: ${c.resolution}` : c.status.replace("_", " ")));
   }
 
   async function refresh() {
@@ -71,7 +72,8 @@
     GC.replaceChildren(document.querySelector("#cases tbody"), data.cases.map(row));
     summary.className = "muted";
     summary.textContent = `${data.cases.length} shown · ${data.counts.open} open, ` +
-      `${data.counts.closed} closed in memory · refreshed ${new Date().toLocaleTimeString()}`;
+      `${data.counts.in_progress} in progress, ${data.counts.closed} closed · ` +
+      `refreshed ${new Date().toLocaleTimeString()}`;
   }
 
   function schedule() {

@@ -3,7 +3,9 @@
 "use strict";
 
 const GC = (() => {
-  const ANALYST_KEY = "greencredit.analyst_id";
+  // The session's CSRF token, sent with every state-changing request (GET /api/session).
+  let csrfToken = null;
+  let sessionPromise = null;
 
   // Build an element: el("td", {class: "x"}, "text", otherNode). Strings become text nodes.
   function el(tag, attrs, ...children) {
@@ -20,20 +22,68 @@ const GC = (() => {
   }
 
   // JSON API call: resolves to {ok, status, data}; network failures become status 0.
-  async function api(path, body) {
-    const options = body === undefined ? {} : {
-      method: "POST",
-      headers: {"Content-Type": "application/json"},
-      body: JSON.stringify(body),
-    };
+  // A body makes it a POST (method overrides); those carry the CSRF token. A 401 means the
+  // session ended: back to the sign-in page.
+  async function api(path, body, method) {
+    const options = {method: method || (body === undefined ? "GET" : "POST"), headers: {}};
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    if (options.method !== "GET") {
+      if (csrfToken === null) await session();
+      options.headers["X-CSRF-Token"] = csrfToken || "";
+    }
     try {
       const response = await fetch(path, options);
       let data = null;
       try { data = await response.json(); } catch (_) { data = {error: response.statusText}; }
+      if (response.status === 401 && location.pathname !== "/login") {
+        location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+      }
       return {ok: response.ok, status: response.status, data};
     } catch (err) {
       return {ok: false, status: 0, data: {error: "the console is not reachable"}};
     }
+  }
+
+  // The signed-in user ({user, csrf_token}), fetched once per page.
+  function session() {
+    if (sessionPromise === null) {
+      sessionPromise = fetch("/api/session").then(async (response) => {
+        if (!response.ok) return null;
+        const data = await response.json();
+        csrfToken = data.csrf_token;
+        return data;
+      }).catch(() => null);
+    }
+    return sessionPromise;
+  }
+
+  function hasRole(data, ...roles) {
+    return Boolean(data && data.user.roles.some((r) => roles.includes(r)));
+  }
+
+  async function setupHeader() {
+    if (location.pathname === "/login") return;
+    const data = await session();
+    if (!data) return;
+    document.getElementById("signed-in-as").textContent =
+      `${data.user.username} (${data.user.roles.join(", ")})`;
+    const show = {
+      cases: hasRole(data, "analyst", "supervisor"),
+      lenders: hasRole(data, "policy-maker", "policy-approver"),
+      audit: hasRole(data, "admin"),
+    };
+    for (const link of document.querySelectorAll("header a[data-nav]")) {
+      link.hidden = !show[link.dataset.nav];
+    }
+    const button = document.getElementById("sign-out");
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      await api("/api/session", undefined, "DELETE");
+      location.assign("/login");
+    });
   }
 
   function score(value) {
@@ -45,18 +95,6 @@ const GC = (() => {
     return iso.replace("T", " ").replace(/\.\d+Z$/, "Z");
   }
 
-  function analystId() {
-    const field = document.getElementById("analyst-id");
-    return field ? field.value.trim() : "";
-  }
-
-  // The analyst id field in the page header is remembered in this browser only.
-  function setupAnalystField() {
-    const field = document.getElementById("analyst-id");
-    if (!field) return;
-    field.value = localStorage.getItem(ANALYST_KEY) || "";
-    field.addEventListener("change", () => localStorage.setItem(ANALYST_KEY, field.value.trim()));
-  }
 
   // The last path segment of the page URL (a case id or lender id), decoded.
   function pathId() {
@@ -69,6 +107,6 @@ const GC = (() => {
       (c) => (c instanceof Node ? c : document.createTextNode(String(c)))));
   }
 
-  document.addEventListener("DOMContentLoaded", setupAnalystField);
-  return {el, api, score, time, analystId, pathId, replaceChildren};
+  document.addEventListener("DOMContentLoaded", setupHeader);
+  return {el, api, session, hasRole, score, time, pathId, replaceChildren};
 })();

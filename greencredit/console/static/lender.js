@@ -1,5 +1,5 @@
 // A lender's AHP judgements: edit the upper triangle, see CR recomputed by the server
-// (models/ahp.py) as you type, publish a consistent set as the next config version.
+// (models/ahp.py) as you type, propose a consistent set as the next config version.
 "use strict";
 
 (() => {
@@ -123,21 +123,70 @@
     else showReport({valid: false, consistent: false, error: result.data.error});
   }
 
-  async function publish() {
+  function thresholds() {
+    const out = {};
+    for (const input of document.querySelectorAll("#thresholds input[data-threshold]")) {
+      const value = Number(input.value);
+      if (input.value.trim() !== "" && value !== lender.thresholds[input.dataset.threshold]) {
+        out[input.dataset.threshold] = value;
+      }
+    }
+    return out;
+  }
+
+  function say(text, ok) {
     const box = document.getElementById("publish-result");
-    const button = document.getElementById("publish");
-    button.disabled = true;
-    const result = await GC.api(`${api}/config`, {base_version: lender.config_version, matrices: matrices()});
     box.hidden = false;
+    box.className = `message ${ok ? "ok" : "bad"}`;
+    box.textContent = text;
+  }
+
+  async function propose() {
+    const button = document.getElementById("propose");
+    button.disabled = true;
+    const result = await GC.api(`${api}/proposals`,
+      {base_version: lender.config_version, matrices: matrices(), thresholds: thresholds()});
     if (result.ok) {
-      box.className = "message ok";
-      box.textContent = `Published version ${result.data.config_version} for ${tenant}.`;
+      say(`Proposed #${result.data.id} (CR_total ${result.data.cr_total.toFixed(3)}); ` +
+        "it is published when another person approves it.", true);
+      await loadProposals();
+    } else {
+      say(`Refused: ${result.data.error}`, false);
+    }
+    button.disabled = !lender.can_propose;
+  }
+
+  async function decide(id, action) {
+    const result = await GC.api(`/api/proposals/${id}/${action}`, {});
+    if (result.ok) {
+      say(action === "approve"
+        ? `Published version ${result.data.config_version} for ${tenant} ` +
+          `(proposed by ${result.data.proposed_by}, approved by ${result.data.approved_by}).`
+        : `Proposal #${id} rejected.`, true);
       await load();
     } else {
-      box.className = "message bad";
-      box.textContent = `Refused: ${result.data.error}`;
+      say(`Not ${action}d: ${result.data.error}`, false);
     }
-    button.disabled = false;
+  }
+
+  async function loadProposals() {
+    const result = await GC.api(`${api}/proposals`);
+    if (!result.ok) return;
+    GC.replaceChildren(document.querySelector("#proposals tbody"), result.data.proposals.map((p) => {
+      const actions = GC.el("td", {});
+      if (p.status === "pending" && lender.can_approve) {
+        const approve = GC.el("button", {type: "button", class: "primary", "data-approve": p.id}, "Approve");
+        const reject = GC.el("button", {type: "button", "data-reject": p.id}, "Reject");
+        approve.addEventListener("click", () => decide(p.id, "approve"));
+        reject.addEventListener("click", () => decide(p.id, "reject"));
+        actions.append(approve, " ", reject);
+      }
+      const status = p.status === "approved" ? `approved by ${p.decided_by} → version ${p.published_version}`
+        : p.status === "rejected" ? `rejected by ${p.decided_by}` : "pending";
+      return GC.el("tr", {"data-proposal-id": p.id},
+        GC.el("td", {}, p.id), GC.el("td", {}, p.base_version), GC.el("td", {}, p.proposed_by),
+        GC.el("td", {class: "num"}, p.cr_total.toFixed(3)), GC.el("td", {}, status), actions);
+    }));
   }
 
   function render() {
@@ -147,7 +196,11 @@
       `Configuration version ${lender.config_version} ` +
       (lender.published ? "(published)" : "(the engine's default; nothing published yet)");
     GC.replaceChildren(document.getElementById("thresholds"), Object.entries(lender.thresholds)
-      .flatMap(([k, v]) => [GC.el("dt", {}, k), GC.el("dd", {}, v)]));
+      .flatMap(([k, v]) => [GC.el("dt", {}, k), GC.el("dd", {}, lender.can_propose
+        ? GC.el("input", {"data-threshold": k, value: v, inputmode: "decimal"}) : v)]));
+    document.getElementById("lender-approvals").textContent = lender.proposed_by
+      ? `Proposed by ${lender.proposed_by}, approved by ${lender.approved_by}.` : "";
+    document.getElementById("propose").disabled = !lender.can_propose;
     renderNodes();
     showReport(lender.report);
     document.getElementById("lender-body").hidden = false;
@@ -163,10 +216,11 @@
     }
     lender = result.data;
     render();
+    await loadProposals();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.getElementById("publish").addEventListener("click", publish);
+    document.getElementById("propose").addEventListener("click", propose);
     document.getElementById("reset").addEventListener("click", render);
     load();
   });
