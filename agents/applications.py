@@ -57,7 +57,7 @@ async def process_applications(
     applications = [a for _, a in fresh]
     result.occurred_at.update((a["event_id"], a["occurred_at"]) for a in applications)
     tenants = list(dict.fromkeys(a["tenant_id"] for a in applications))
-    views = await _lender_views(engine, tenants)
+    views = await engine.lender_views(tenants)
     facts = await _gather_facts(engine, applications, views, result, now)
     lenders = await _lender_facts(engine, views, applications, facts)
     decisions = await _decide_and_reserve(engine, applications, facts, lenders)
@@ -90,17 +90,6 @@ async def _fresh_applications(
     except RedisUnavailable:
         done = set()  # process again: output ids are deterministic
     return [(m, a) for m, a in decoded if a["event_id"] not in done]
-
-
-async def _lender_views(engine: Engine, tenants: list[str]) -> dict[str, LenderView]:
-    configs = await engine.lender_configs(tenants)
-    extensions = await engine.lender_extensions(tenants)
-    return {
-        t: LenderView(
-            configs[t], extensions[t].delinquency, extensions[t].pricing, extensions[t].funders
-        )
-        for t in tenants
-    }
 
 
 def _keys(engine: Engine, application: dict[str, Any]) -> ApplicationKeys:

@@ -9,27 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from greencredit.infra.audit_head import last_record_hash
 from greencredit.infra.endpoints import resolve_endpoints
-from greencredit.infra.engine_store import EngineStore
-from greencredit.infra.face_blacklist import FaceBlacklist
-from greencredit.infra.feature_store import FeatureStore
-from greencredit.infra.loan_store import LoanStore
+from greencredit.infra.stores import (
+    EngineStateStore,
+    FeatureStoreProtocol,
+    LoanStoreProtocol,
+    RedisStores,
+)
 from greencredit.models.bp import BpCreditModel
-from greencredit.models.delinquency import DelinquencyPolicy
 from greencredit.models.face import FaceEmbedder
-from greencredit.models.green import Funder, GreenPricing
-from greencredit.models.lender_config import LenderConfig, LenderConfigError, default_lender_config
+from greencredit.models.lender_config import LenderConfig
+from greencredit.models.lender_view import LenderView, LenderViews
 from greencredit.models.lr_bootstrap import load_bootstrap_lr
 from greencredit.models.monitoring import ModelMonitor, MonitorConfig, clamp_lr_weight
 from greencredit.models.online_lr import OnlineLRConfig, OnlineRiskModel
@@ -40,17 +41,18 @@ from greencredit.streams.codec import AvroCodec, DecodedEvent, codec_from_settin
 from greencredit.streams.deadletter import dead_letter_record
 from greencredit.streams.errors import CodecError
 from greencredit.streams.masking import scrub_text
+from greencredit.streams.topics import AUDITED_TOPICS
 
 from .face_check import FaceChecker
 from .sink import Sink
 
-__all__ = ["Engine", "Incoming", "LenderExtensions", "Outgoing", "RedisUnavailable"]
+__all__ = ["Engine", "Incoming", "Outgoing", "RedisUnavailable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Topics whose records carry the tamper-evident chain.
-AUDITED_TOPICS = frozenset({"greencredit.decisions", "greencredit.disbursements"})
+_AUDITED = frozenset(spec.name for spec in AUDITED_TOPICS)
 APPLICATION_LR = "application_lr"
 TRANSACTION_LR = "transaction_lr"
 # Fraud is rare: an untrained transaction model starts near a plausible base rate, not 0.5.
@@ -83,29 +85,6 @@ class Outgoing:
     same_as: Outgoing | None = None  # send the record exactly as that output was sealed
 
 
-@dataclass(frozen=True)
-class LenderExtensions:
-    """The optional parts of a lender's config, parsed and validated."""
-
-    delinquency: DelinquencyPolicy = field(default_factory=DelinquencyPolicy)
-    pricing: GreenPricing = field(default_factory=GreenPricing)
-    funders: tuple[Funder, ...] = ()
-
-    @classmethod
-    def from_document(cls, document: dict[str, Any]) -> LenderExtensions:
-        """Parse the JSON strings a lender-config event carries (None: defaults)."""
-        delinquency = document.get("delinquency_policy")
-        pricing = document.get("green_pricing")
-        funders = document.get("funders")
-        return cls(
-            delinquency=DelinquencyPolicy.from_dict(orjson.loads(delinquency))
-            if delinquency
-            else DelinquencyPolicy(),
-            pricing=GreenPricing.from_dict(orjson.loads(pricing)) if pricing else GreenPricing(),
-            funders=tuple(_funder(item) for item in orjson.loads(funders)) if funders else (),
-        )
-
-
 def _load_face_embedder(settings: Settings) -> FaceEmbedder | None:
     """The face embedder (FACE_MODEL_PATH or the shipped one); None disables face checks."""
     try:
@@ -114,17 +93,6 @@ def _load_face_embedder(settings: Settings) -> FaceEmbedder | None:
         # Applications with a face image then go to review (FACE_MODEL_UNAVAILABLE).
         log.error("face embedder unavailable: %s", exc)
         return None
-
-
-def _funder(item: dict[str, Any]) -> Funder:
-    categories = item.get("categories")
-    return Funder(
-        funder_id=item["funder_id"],
-        green_only=bool(item["green_only"]),
-        capacity_minor=int(item["capacity_minor"]),
-        max_risk_score=float(item["max_risk_score"]),
-        categories=tuple(categories) if categories is not None else None,
-    )
 
 
 @dataclass
@@ -140,18 +108,18 @@ class Engine:
     settings: Settings
     codec: AvroCodec
     redis: aioredis.Redis
-    store: EngineStore
-    features: FeatureStore
-    loans: LoanStore
+    store: EngineStateStore
+    features: FeatureStoreProtocol
+    loans: LoanStoreProtocol
     faces: FaceChecker
     scorer: ApplicationScorer
     pii_key: bytes
     kafka_config: dict[str, Any]
     chain: ChainHead = field(default_factory=ChainHead)
     monitors: dict[str, ModelMonitor] = field(default_factory=dict)
-    _configs: dict[str, _Cached] = field(default_factory=dict)
+    views: LenderViews = field(default_factory=LenderViews)
+    _views_read_at: dict[str, float] = field(default_factory=dict)
     _models: dict[tuple[str, str], _Cached] = field(default_factory=dict)
-    _extensions: dict[str, _Cached] = field(default_factory=dict)
     _adjustments: dict[str, _Cached] = field(default_factory=dict)
     _chain_known: set[tuple[str, int]] = field(default_factory=set)
     _bootstrap_state: dict[str, Any] | None = None
@@ -164,16 +132,17 @@ class Engine:
         client = aioredis.Redis.from_url(
             endpoints.redis, password=password, socket_timeout=2.0, socket_connect_timeout=2.0
         )
+        stores = RedisStores.create(client, settings.redis_key_prefix)
         return cls(
             settings=settings,
             codec=codec_from_settings(settings),
             redis=client,
-            store=EngineStore(client),
-            features=FeatureStore(client),
-            loans=LoanStore(client),
+            store=stores.state,
+            features=stores.features,
+            loans=stores.loans,
             faces=FaceChecker(
                 _load_face_embedder(settings),
-                FaceBlacklist(client),
+                stores.blacklist,
                 settings.face_image_max_bytes,
                 threads=settings.face_check_threads,
             ),
@@ -248,42 +217,26 @@ class Engine:
         except RedisUnavailable:
             return {}
 
-    async def lender_configs(self, tenants: Iterable[str]) -> dict[str, LenderConfig]:
-        """Each tenant's newest config (re-read every config_refresh_s); default if none."""
-        wanted = list(dict.fromkeys(tenants))
-        stale = [t for t in wanted if not self._fresh(self._configs.get(t))]
-        if stale:
-            stored = await self._reload("configs", stale, self.store.configs)
-            now = time.monotonic()  # defaults below only for tenants never seen
-            for tenant in stale:
-                config = self._configs[tenant].value if tenant in self._configs else None
-                if tenant in stored:
-                    try:
-                        config = LenderConfig.from_dict(stored[tenant])
-                    except (LenderConfigError, ValueError, KeyError) as exc:
-                        log.error("stored config of %s invalid: %s", tenant, exc)
-                self._configs[tenant] = _Cached(config or default_lender_config(tenant), now)
-        return {t: self._configs[t].value for t in wanted}
+    async def lender_views(self, tenants: Iterable[str]) -> dict[str, LenderView]:
+        """Each tenant's parsed config, policies and funders (re-read every config_refresh_s).
 
-    async def lender_extensions(self, tenants: Iterable[str]) -> dict[str, LenderExtensions]:
-        """Each tenant's post-loan policy, green pricing and funders (defaults when unset)."""
+        One stored document per tenant, parsed once per version; a tenant that never
+        published one has the default view, and while Redis is down the known views stay.
+        """
         wanted = list(dict.fromkeys(tenants))
-        stale = [t for t in wanted if not self._fresh(self._extensions.get(t))]
+        now = time.monotonic()
+        stale = [
+            t
+            for t in wanted
+            if now - self._views_read_at.get(t, -math.inf) >= self.settings.config_refresh_s
+        ]
         if stale:
             stored = await self._reload("configs", stale, self.store.configs)
             now = time.monotonic()
             for tenant in stale:
-                try:
-                    extensions = LenderExtensions.from_document(stored.get(tenant) or {})
-                except (ValueError, TypeError, KeyError) as exc:
-                    log.error("stored config extensions of %s invalid: %s", tenant, exc)
-                    extensions = LenderExtensions()
-                self._extensions[tenant] = _Cached(extensions, now)
-        return {t: self._extensions[t].value for t in wanted}
-
-    async def delinquency_policies(self, tenants: Iterable[str]) -> dict[str, DelinquencyPolicy]:
-        """Each tenant's post-loan policy (default when none)."""
-        return {t: e.delinquency for t, e in (await self.lender_extensions(tenants)).items()}
+                self.views.update(tenant, stored.get(tenant))
+                self._views_read_at[tenant] = now
+        return {t: self.views.get(t) for t in wanted}
 
     def _new_model(self, name: str) -> OnlineRiskModel:
         if name == APPLICATION_LR and self._bootstrap_state is not None:
@@ -373,7 +326,7 @@ class Engine:
             record = output.record
             if output.same_as is not None:
                 record = sealed.get(id(output.same_as), output.same_as.record)
-            elif output.topic in AUDITED_TOPICS:
+            elif output.topic in _AUDITED:
                 if output.partition is None:
                     raise ValueError(f"{output.topic} records need an explicit partition")
                 await self._ensure_chain_head(output.topic, output.partition)

@@ -45,7 +45,7 @@ async def process_feedback(
         model = (await engine.models(name, [tenant]))[tenant]
         positive = label["label"] in POSITIVE_LABELS
         if name == APPLICATION_LR and entry.get("bp_prob") is not None:
-            config = (await engine.lender_configs([tenant]))[tenant]
+            config = (await engine.lender_views([tenant]))[tenant].config
             await engine.lr_weight_adjustments({tenant: config})  # start from the shared one
             health_events = observe_label(
                 engine.monitor(tenant, config), entry["bp_prob"], entry["risk"], positive, now

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from greencredit.models.ahp import AhpInputError
 from greencredit.models.lender_config import LenderConfig, LenderConfigError
+from greencredit.models.lender_view import EXTENSION_FIELDS, parse_extensions
 
 from .batch import BatchResult
-from .engine import Engine, Incoming, LenderExtensions, RedisUnavailable
+from .engine import Engine, Incoming, RedisUnavailable
 
 __all__ = ["config_from_event", "process_lender_configs"]
 
@@ -70,9 +69,6 @@ async def process_lender_configs(engine: Engine, messages: Sequence[Incoming]) -
     return result
 
 
-_EXTENSIONS = ("delinquency_policy", "green_pricing", "funders")
-
-
 async def _store_config(engine: Engine, config: LenderConfig, extensions: dict[str, Any]) -> bool:
     # Extensions ride along in the stored document (LenderConfig ignores unknown keys).
     document = {**config.to_dict(), **extensions}
@@ -84,11 +80,8 @@ async def _store_config(engine: Engine, config: LenderConfig, extensions: dict[s
 
 def _checked_extensions(event: Mapping[str, Any]) -> dict[str, Any]:
     """The event's optional JSON parts, validated by parsing them (errors name the part)."""
-    extensions = {name: event.get(name) for name in _EXTENSIONS}
-    try:
-        LenderExtensions.from_document(extensions)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"an optional part is not valid JSON: {exc}") from None
+    extensions = {name: event.get(name) for name in EXTENSION_FIELDS}
+    parse_extensions(extensions)  # LenderViewError (a ValueError) names what is wrong
     return extensions
 
 

@@ -105,7 +105,7 @@ async def apply_to_loans(
         tenants = {s["tenant_id"] for s in stored.values()} | {
             e.tenant_id for evs in pending.values() for e in evs if isinstance(e, LoanOpened)
         }
-        policies = await engine.delinquency_policies(tenants)
+        policies = {t: v.delinquency for t, v in (await engine.lender_views(tenants)).items()}
         updates, states = [], {}
         for loan_id, loan_events in pending.items():
             state = LoanState.from_dict(stored[loan_id]) if loan_id in stored else None

@@ -78,9 +78,7 @@ class Runtime:
         engine = await self.engine()
         today = datetime.now(ZoneInfo(self.settings.local_timezone)).date()
         try:
-            first = await engine.redis.set(
-                f"gc:tick:{today.isoformat()}", b"1", nx=True, ex=3 * 86_400
-            )
+            first = await engine.store.mark_tick(today.isoformat())
         except (RedisError, OSError):
             return  # try again at the next poll
         if not first:

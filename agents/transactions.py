@@ -121,7 +121,7 @@ async def process_transactions(
             result.outputs.append(engine.dead_letter(message, RedisUnavailable("features")))
         return result
     tenants = [t["tenant_id"] for t in transactions]
-    configs = await engine.lender_configs(tenants)
+    views = await engine.lender_views(tenants)
     models = await engine.models(TRANSACTION_LR, tenants)
     tz = engine.settings.local_timezone
     for txn, feats in zip(transactions, features, strict=True):
@@ -138,7 +138,7 @@ async def process_transactions(
                     behaviour_record(txn, fraud.score, now),
                 )
             )
-        if fraud.score >= configs[txn["tenant_id"]].fraud_alert_threshold:
+        if fraud.score >= views[txn["tenant_id"]].config.fraud_alert_threshold:
             record = fraud_alert_record(
                 "TRANSACTION",
                 txn,

@@ -1,6 +1,7 @@
 """Engine state in Redis: idempotency markers, lender configs, learned models, pending labels.
 
-Everything is JSON (never pickle) under the ``gc:`` prefix, and every key has a TTL.
+Everything is JSON (never pickle) under one prefix (``gc:`` unless Settings say otherwise),
+and every key has a TTL.
 Kafka has no transactions on the embedded broker, so effects are made idempotent here:
 an input whose outputs were all acknowledged is marked done (a redelivery is skipped), and
 a disbursement is claimed before it is sent and marked sent after the broker's ack.
@@ -43,6 +44,10 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 return ARGV[3]
 """
+
+
+# A day's tick marker outlives the day in every timezone, and a worker that restarts late.
+_TICK_TTL = 3 * 86_400
 
 
 @dataclass(frozen=True)
@@ -284,6 +289,10 @@ class EngineStore:
             pipe.getdel(self._key("pending", event_id))
         replies = await pipe.execute()
         return {e: orjson.loads(r) for e, r in zip(event_ids, replies, strict=True) if r}
+
+    async def mark_tick(self, day: str, ttl: int = _TICK_TTL) -> bool:
+        """True for the first worker to mark this day (the one that publishes its tick)."""
+        return bool(await self.client.set(self._key("tick", day), b"1", nx=True, ex=ttl))
 
     async def first_findings(self, findings: Sequence[tuple[str, str]], ttl: int) -> list[bool]:
         """For (subject ref, rule) pairs: True where the finding is new within `ttl` seconds.

@@ -284,6 +284,7 @@ class MemoryEngineState:
         self.models: dict[tuple[str, str], Any] = {}
         self.adjustments: dict[str, float] = {}
         self.findings: set[tuple[str, str]] = set()
+        self.ticks: set[str] = set()
         self.cases: dict[str, str] = {}
 
     async def done_among(self, event_ids: Sequence[str]) -> set[str]:
@@ -410,6 +411,12 @@ class MemoryEngineState:
     async def take_scored(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Remove and return the pending entries of labelled events (learn once)."""
         return {e: self.pending.pop(e) for e in event_ids if e in self.pending}
+
+    async def mark_tick(self, day: str, ttl: int = 3 * 86_400) -> bool:
+        """True the first time this day is marked (expiry is not modelled)."""
+        first = day not in self.ticks
+        self.ticks.add(day)
+        return first
 
     async def first_findings(self, findings: Sequence[tuple[str, str]], ttl: int) -> list[bool]:
         """True where a (subject, rule) finding is new (expiry is not modelled)."""

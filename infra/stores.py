@@ -134,6 +134,10 @@ class EngineStateStore(Protocol):
         """Remove and return the pending entries of labelled events."""
         ...
 
+    async def mark_tick(self, day: str, ttl: int = 3 * 86_400) -> bool:
+        """True for the first caller to mark this day (who publishes the day's tick)."""
+        ...
+
     async def first_findings(self, findings: Sequence[tuple[str, str]], ttl: int) -> list[bool]:
         """True where a (subject, rule) finding is new within `ttl` seconds."""
         ...

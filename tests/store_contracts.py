@@ -183,6 +183,11 @@ async def engine_state_keeps_its_promises(stores: Stores) -> None:
     assert await state.take_scored(["e1", "e2"]) == {"e1": {"risk": 0.25, "n": [1, 2]}}
     assert await state.take_scored(["e1"]) == {}  # learn once
     assert await state.first_findings([("dev", "FARM"), ("dev", "FARM")], 60) == [True, False]
+    assert [await state.mark_tick(d) for d in ("2026-12-07", "2026-12-07", "2026-12-08")] == [
+        True,
+        False,
+        True,
+    ]
     assert await state.case_status("c1") is None
     await state.close_cases({"c1": "FRAUD"})
     assert await state.case_status("c1") == "closed:FRAUD"

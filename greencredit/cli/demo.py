@@ -79,7 +79,7 @@ def demo_command(
             f"logs: {work}"
         )
         scenario = Scenario(customers=customers, days=days, seed=seed)
-        seed_blacklist(endpoints.redis, scenario.faces)
+        seed_blacklist(endpoints.redis, scenario.faces, settings.redis_key_prefix)
         # The simulator owns the clock: the workers must not tick on the wall-clock date.
         pool = WorkerPool(endpoints, work, workers, "demo-workers", DAILY_CHECK_ENABLED="false")
         pool.start()

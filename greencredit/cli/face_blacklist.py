@@ -38,7 +38,7 @@ def _with_blacklist(body: Callable[[FaceBlacklist], Awaitable[R]]) -> R:
             endpoints.redis, password=password, socket_timeout=5.0, socket_connect_timeout=5.0
         )
         try:
-            return await body(FaceBlacklist(client))
+            return await body(FaceBlacklist(client, settings.redis_key_prefix))
         finally:
             await client.aclose()
 

@@ -38,11 +38,11 @@ POISON = [
 ]
 
 
-async def _add_all(redis_url: str, pool: FacePool) -> list[str]:
+async def _add_all(redis_url: str, pool: FacePool, key_prefix: str) -> list[str]:
     embedder = FaceEmbedder.load()
     client = Redis.from_url(redis_url, socket_timeout=5.0)
     try:
-        blacklist = FaceBlacklist(client)
+        blacklist = FaceBlacklist(client, key_prefix)
         return [
             await blacklist.add(
                 embedder.embed_image(FacePool.original(person)),
@@ -56,9 +56,12 @@ async def _add_all(redis_url: str, pool: FacePool) -> list[str]:
         await client.aclose()
 
 
-def seed_blacklist(redis_url: str, pool: FacePool) -> list[str]:
-    """Put the known fraudsters' faces on the blacklist (embeddings only, audited)."""
-    return asyncio.run(_add_all(redis_url, pool))
+def seed_blacklist(redis_url: str, pool: FacePool, key_prefix: str) -> list[str]:
+    """Put the known fraudsters' faces on the blacklist (embeddings only, audited).
+
+    ``key_prefix``: the workers' Settings.redis_key_prefix, so that they see these entries.
+    """
+    return asyncio.run(_add_all(redis_url, pool, key_prefix))
 
 
 SLICE_HOURS = 1

@@ -588,7 +588,7 @@ def test_an_lr_weight_moved_by_one_worker_is_used_by_every_worker(stack, tenant)
         await first.start()
         await second.start()
         try:
-            config = (await first.lender_configs([tenant]))[tenant]
+            config = (await first.lender_views([tenant]))[tenant].config
             first.monitors[tenant] = _primed_monitor(config.lr_weight_adjust_limit)
             out_first, out_second = Captured(), Captured()
             topic = "greencredit.loan-applications"
@@ -658,7 +658,7 @@ def test_an_lr_weight_moved_by_the_learner_is_published(stack, tenant):
         learner = Engine.create(settings)
         await learner.start()
         try:
-            config = (await learner.lender_configs([tenant]))[tenant]
+            config = (await learner.lender_views([tenant]))[tenant].config
             learner.monitors[tenant] = _primed_monitor(config.lr_weight_adjust_limit, "error")
             captured = Captured()
             batch = await process_feedback(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 from greencredit.agents.applications import process_applications
 from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.agents.transactions import process_transactions
 from greencredit.models.delinquency import DelinquencyPolicy
-from greencredit.models.lender_view import LenderViews
+from greencredit.models.lender_view import LenderView
 from tests.factories import transaction
 from tests.processors.support import (
     APPLICATIONS,
@@ -37,30 +38,31 @@ def test_a_replayed_batch_emits_nothing_new() -> None:
     assert again.outputs == [] and again.done_event_ids == []
 
 
-def test_one_lender_view_holds_what_the_engine_parses_twice() -> None:
-    """LenderViews gives the config and extensions the engine's two caches give today."""
+def test_the_engine_parses_a_lender_document_once_per_version() -> None:
+    """One view per stored version: the same object until a newer version is stored."""
     event = lender_event()
     policy = DelinquencyPolicy().to_dict()
     policy["grace_days"] = 3
     event["delinquency_policy"] = json.dumps(policy)
+    newer = {**event, "event_id": str(uuid.uuid4()), "config_version": event["config_version"] + 1}
 
     async def main():
         engine = memory_engine()
         await process_lender_configs(engine, messages("greencredit.lender-config", [event]))
-        configs = await engine.lender_configs([TENANT])
-        extensions = await engine.lender_extensions([TENANT])
-        stored = await engine.store.configs([TENANT])
-        return configs[TENANT], extensions[TENANT], stored[TENANT]
+        first = (await engine.lender_views([TENANT]))[TENANT]
+        engine._views_read_at.clear()  # the refresh interval passed
+        again = (await engine.lender_views([TENANT]))[TENANT]
+        stored = (await engine.store.configs([TENANT]))[TENANT]
+        await process_lender_configs(engine, messages("greencredit.lender-config", [newer]))
+        cached = (await engine.lender_views([TENANT]))[TENANT]
+        engine._views_read_at.clear()
+        return first, again, stored, cached, (await engine.lender_views([TENANT]))[TENANT]
 
-    config, extensions, document = asyncio.run(main())
-    view = LenderViews().update(TENANT, document)
-    assert view.config == config
-    assert (view.delinquency, view.pricing, view.funders) == (
-        extensions.delinquency,
-        extensions.pricing,
-        extensions.funders,
-    )
-    assert view.delinquency.grace_days == 3 and len(view.funders) == 2
+    first, again, stored, cached, latest = asyncio.run(main())
+    assert first == LenderView.from_document(stored)
+    assert again is first and cached is first  # not parsed again, not re-read before due
+    assert first.delinquency.grace_days == 3 and len(first.funders) == 2
+    assert latest.version == first.version + 1 and latest.delinquency.grace_days == 3
 
 
 def test_green_loan_money_spent_elsewhere_raises_a_diversion_alert() -> None:
