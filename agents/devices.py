@@ -12,11 +12,12 @@ from typing import Any
 
 from greencredit.infra.feature_store import DeviceSignalKeys
 from greencredit.models.features import DEVICE_RULE_WEIGHTS, device_risk, device_rules
+from greencredit.streams import topics
 from greencredit.streams.masking import pseudonym
+from greencredit.streams.records import fraud_alert_record
 
 from .batch import BatchResult
 from .engine import Engine, Incoming, Outgoing, RedisUnavailable
-from .transactions import fraud_alert_record
 
 __all__ = ["process_device_signals"]
 
@@ -83,7 +84,7 @@ async def process_device_signals(
             customer_id=signal.get("customer_id"),
             device_ref=device_ref,
         )
-        result.outputs.append(Outgoing("greencredit.fraud-alerts", device_ref, record))
+        result.outputs.append(Outgoing(topics.FRAUD_ALERTS.name, device_ref, record))
     result.done_event_ids.extend(s["event_id"] for s in signals)
     return result
 

@@ -27,11 +27,12 @@ from greencredit.models.delinquency import (
     PaymentHoliday,
     RepaymentReceived,
     clear_outbox,
-    escalation_record,
     open_loan,
     step,
 )
+from greencredit.streams import topics
 from greencredit.streams.masking import mask_email, mask_phone, pseudonym
+from greencredit.streams.records import escalation_record
 
 from .batch import BatchResult
 from .engine import Engine, Incoming, Outgoing
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 _CAS_ATTEMPTS = 8
 _PAGE = 256
 _EPOCH = date(1970, 1, 1)
-ESCALATIONS = "greencredit.delinquency-escalations"
 
 
 def _domain_event(topic: str, event: dict[str, Any]) -> tuple[str, Any] | None:
@@ -159,7 +159,9 @@ async def _queue_escalations(
             record = escalation_record(escalation, now)
             record["contact_phone_masked"] = contact.get("phone_masked")
             record["contact_email_masked"] = contact.get("email_masked")
-            result.outputs.append(Outgoing(ESCALATIONS, state.loan_id, record))
+            result.outputs.append(
+                Outgoing(topics.DELINQUENCY_ESCALATIONS.name, state.loan_id, record)
+            )
         result.after_emit.append(
             _clearer(engine, state.loan_id, [e.event_id for e in state.outbox])
         )

@@ -9,46 +9,23 @@ from typing import Any
 
 from greencredit.infra.feature_store import TransactionKeys
 from greencredit.models.fraud import (
-    alert_severity,
     transaction_fraud_score,
     transaction_lr_features,
 )
 from greencredit.models.green import default_taxonomy, observe_spend
+from greencredit.streams import topics
 from greencredit.streams.masking import mask_card, pseudonym
-from greencredit.streams.records import output_event_id
+from greencredit.streams.records import behaviour_record, fraud_alert_record
 
 from .batch import BatchResult
 from .engine import TRANSACTION_LR, Engine, Incoming, Outgoing, RedisUnavailable
 
-__all__ = ["fraud_alert_record", "process_transactions"]
+__all__ = ["process_transactions"]
 
 _CARD_PRESENT = frozenset({"POS", "ATM"})
 # Below this a transaction says nothing about the loan; above, the loan hears about it
 # (and the delinquency policy decides whether it is an early warning).
 BEHAVIOUR_SIGNAL_AT = 0.5
-
-
-def behaviour_record(
-    txn: dict[str, Any], risk: float, now: datetime, why: str = "behaviour"
-) -> dict[str, Any]:
-    """A LoanServicing BEHAVIOUR_RISK event for the loan a transaction spends.
-
-    `why` keeps the ids of different findings on one transaction apart.
-    """
-    return {
-        "event_id": output_event_id(why, txn["event_id"]),
-        "tenant_id": txn["tenant_id"],
-        "occurred_at": now,
-        "schema_version": 1,
-        "loan_id": txn["loan_id"],
-        "kind": "BEHAVIOUR_RISK",
-        "holiday_start": None,
-        "holiday_end": None,
-        "collateral_value_minor": None,
-        "currency": None,
-        "guarantor_id": None,
-        "behaviour_risk": float(risk),
-    }
 
 
 def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
@@ -66,35 +43,6 @@ def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
         # Online merchants abroad are normal; the terminal's country only counts card-present.
         merchant_country=txn.get("merchant_country") if txn["channel"] in _CARD_PRESENT else None,
     )
-
-
-def fraud_alert_record(
-    source: str,
-    source_event: dict[str, Any],
-    score: float,
-    reasons: Sequence[tuple[str, float]],
-    now: datetime,
-    kind: str = "fraud-alert",
-    **subject: Any,
-) -> dict[str, Any]:
-    """A FraudAlert with a deterministic id (the case id analysts label)."""
-    event_id = output_event_id(kind, source_event["event_id"])
-    return {
-        "event_id": event_id,
-        "tenant_id": source_event["tenant_id"],
-        "occurred_at": now,
-        "schema_version": 1,
-        "alert_id": f"alert-{event_id}",
-        "source": source,
-        "source_event_id": source_event["event_id"],
-        "severity": alert_severity(score),
-        "score": float(score),
-        "reasons": [{"code": code, "contribution": float(c)} for code, c in reasons],
-        "customer_id": subject.get("customer_id"),
-        "card_masked": subject.get("card_masked"),
-        "device_ref": subject.get("device_ref"),
-        "blacklist_entry_id": subject.get("blacklist_entry_id"),
-    }
 
 
 async def process_transactions(
@@ -133,7 +81,7 @@ async def process_transactions(
             # unusual way raises the loan's risk before any instalment is missed.
             result.outputs.append(
                 Outgoing(
-                    "greencredit.loan-servicing",
+                    topics.LOAN_SERVICING.name,
                     txn["loan_id"],
                     behaviour_record(txn, fraud.score, now),
                 )
@@ -149,7 +97,7 @@ async def process_transactions(
                 card_masked=mask_card(txn["card_number"]),
                 device_ref=_keys(engine, txn).device_ref,
             )
-            result.outputs.append(Outgoing("greencredit.fraud-alerts", txn["customer_id"], record))
+            result.outputs.append(Outgoing(topics.FRAUD_ALERTS.name, txn["customer_id"], record))
             # Analysts label alerts: keep what was scored so the label can teach the model.
             result.scored[txn["event_id"]] = {
                 "kind": "transaction",
@@ -204,12 +152,12 @@ async def _check_purposes(
             alert["severity"] = "CRITICAL"
             result.outputs.append(
                 Outgoing(
-                    "greencredit.loan-servicing",
+                    topics.LOAN_SERVICING.name,
                     txn["loan_id"],
                     behaviour_record(txn, 1.0, now, "diversion"),
                 )
             )
-        result.outputs.append(Outgoing("greencredit.fraud-alerts", txn["customer_id"], alert))
+        result.outputs.append(Outgoing(topics.FRAUD_ALERTS.name, txn["customer_id"], alert))
     if changed:
         result.after_emit.append(partial(engine.store.save_purpose_watches, list(changed.values())))
 

@@ -679,16 +679,6 @@ def clear_outbox(state: LoanState, event_ids: Iterable[str]) -> LoanState:
     return replace(state, outbox=pending, version=state.version + 1)
 
 
-def __getattr__(name: str) -> Any:
-    # escalation_record moved to streams/records.py with every other output builder; the
-    # loans agent still imports it from here until it is rewired (then this goes).
-    if name == "escalation_record":
-        from greencredit.streams.records import escalation_record
-
-        return escalation_record
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # --- validation helpers -------------------------------------------------------------------
 
 

@@ -35,31 +35,25 @@ def test_a_real_drift_event_encodes_as_model_health():
     assert decoded["event_id"] == model_health_record(events[0], "lender-1", "worker-a")["event_id"]
 
 
-def test_every_output_builder_lives_in_streams_records():
-    """The old import places are the same functions (the agents move to these in turn)."""
+def test_the_agents_build_records_with_streams_records_only():
+    """No agent or model keeps its own copy of an output builder."""
+    from greencredit.agents import devices, loans, transactions
     from greencredit.models import delinquency
     from greencredit.streams import deadletter, records
 
     assert deadletter.dead_letter_record is records.dead_letter_record
-    assert delinquency.escalation_record is records.escalation_record
+    assert not hasattr(delinquency, "escalation_record")
+    assert loans.escalation_record is records.escalation_record
+    assert transactions.fraud_alert_record is records.fraud_alert_record
+    assert transactions.behaviour_record is records.behaviour_record
+    assert devices.fraud_alert_record is records.fraud_alert_record
 
 
-def test_alert_and_behaviour_builders_match_the_agents_copies():
-    """The transaction agent still builds its own; phase 2 deletes them for these."""
-    from greencredit.agents import transactions
-    from greencredit.streams.records import behaviour_record, fraud_alert_record
+def test_the_face_alert_encodes():
+    from greencredit.streams.records import fraud_alert_record
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     txn = {"event_id": "t1", "tenant_id": "lender", "loan_id": "L1"}
-    for score in (0.1, 0.75, 0.97):
-        args = ("CARD", txn, score, [("AMOUNT_ANOMALY", 0.4)], now)
-        subject = {"customer_id": "c1", "card_masked": "6222****0123"}
-        assert fraud_alert_record(*args, **subject) == transactions.fraud_alert_record(
-            *args, **subject
-        )
-    assert behaviour_record(txn, 0.8, now, "diversion") == transactions.behaviour_record(
-        txn, 0.8, now, "diversion"
-    )
     codec = AvroCodec()
     alert = fraud_alert_record("FACE", txn, 0.99, [("FACE_BLACKLIST_HIT", 0.99)], now)
     assert codec.decode(codec.encode("greencredit.fraud-alerts", alert)).value["source"] == "FACE"
