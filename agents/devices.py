@@ -89,8 +89,8 @@ async def process_device_signals(
     return result
 
 
-def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the device-signals agent to the Faust app."""
     runtime.attach(
-        app, topics["greencredit.device-signals"], "device_signals", process_device_signals
+        app, topics_by_name[topics.DEVICE_SIGNALS.name], "device_signals", process_device_signals
     )

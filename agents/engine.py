@@ -41,7 +41,7 @@ from greencredit.streams.codec import AvroCodec, DecodedEvent, codec_from_settin
 from greencredit.streams.deadletter import dead_letter_record
 from greencredit.streams.errors import CodecError
 from greencredit.streams.masking import scrub_text
-from greencredit.streams.topics import AUDITED_TOPICS
+from greencredit.streams.topics import AUDITED_TOPICS, DEAD_LETTER
 
 from .face_check import FaceChecker
 from .sink import Sink
@@ -200,7 +200,7 @@ class Engine:
         record = dead_letter_record(
             message.topic, error, message.value, message.key, message.partition, message.offset
         )
-        return Outgoing("greencredit.dead-letter", message.topic, record)
+        return Outgoing(DEAD_LETTER.name, message.topic, record)
 
     # -- lender configs and models ----------------------------------------------------------
     def _fresh(self, cached: _Cached | None) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from greencredit.models.monitoring import observe_label
 from greencredit.models.online_lr import OnlineRiskModel
+from greencredit.streams import topics
 from greencredit.streams.records import model_health_record
 
 from .batch import BatchResult
@@ -54,7 +55,7 @@ async def process_feedback(
             for health in health_events:
                 result.outputs.append(
                     Outgoing(
-                        "greencredit.model-health",
+                        topics.MODEL_HEALTH.name,
                         tenant,
                         model_health_record(health, tenant, "learner"),
                     )
@@ -78,6 +79,6 @@ async def _save_model(engine: Engine, name: str, tenant: str, model: OnlineRiskM
     await engine.with_retry("save_model", lambda: engine.store.save_model(name, tenant, state))
 
 
-def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the feedback agent to the Faust app."""
-    runtime.attach(app, topics["greencredit.analyst-feedback"], "feedback", process_feedback)
+    runtime.attach(app, topics_by_name[topics.ANALYST_FEEDBACK.name], "feedback", process_feedback)

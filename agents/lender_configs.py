@@ -14,6 +14,7 @@ from typing import Any
 from greencredit.models.ahp import AhpInputError
 from greencredit.models.lender_config import LenderConfig, LenderConfigError
 from greencredit.models.lender_view import EXTENSION_FIELDS, parse_extensions
+from greencredit.streams import topics
 
 from .batch import BatchResult
 from .engine import Engine, Incoming, RedisUnavailable
@@ -85,8 +86,8 @@ def _checked_extensions(event: Mapping[str, Any]) -> dict[str, Any]:
     return extensions
 
 
-def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the lender-config agent to the Faust app."""
     runtime.attach(
-        app, topics["greencredit.lender-config"], "lender_configs", process_lender_configs
+        app, topics_by_name[topics.LENDER_CONFIG.name], "lender_configs", process_lender_configs
     )

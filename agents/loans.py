@@ -47,7 +47,7 @@ _EPOCH = date(1970, 1, 1)
 
 def _domain_event(topic: str, event: dict[str, Any]) -> tuple[str, Any] | None:
     """(loan_id, delinquency event) for one decoded input; None when it is not for a loan."""
-    if topic == "greencredit.disbursements":
+    if topic == topics.DISBURSEMENTS.name:
         return event["loan_id"], LoanOpened(
             event_id=event["event_id"],
             loan_id=event["loan_id"],
@@ -60,7 +60,7 @@ def _domain_event(topic: str, event: dict[str, Any]) -> tuple[str, Any] | None:
             ],
             opened_on=event["occurred_at"].date(),
         )
-    if topic == "greencredit.repayments":
+    if topic == topics.REPAYMENTS.name:
         paid_on = (event["paid_at"] or event["occurred_at"]).date()
         return event["loan_id"], RepaymentReceived(
             event_id=event["event_id"],
@@ -241,16 +241,16 @@ async def process_contacts(engine: Engine, messages: Sequence[Incoming]) -> Batc
     return result
 
 
-def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the post-loan agents and the daily tick to the Faust app."""
     for topic, name, process in (
-        ("greencredit.disbursements", "loans_opened", process_loan_events),
-        ("greencredit.repayments", "repayments", process_loan_events),
-        ("greencredit.loan-servicing", "loan_servicing", process_loan_events),
-        ("greencredit.loan-clock", "loan_clock", process_clock),
-        ("greencredit.customer-updates", "customer_updates", process_contacts),
+        (topics.DISBURSEMENTS, "loans_opened", process_loan_events),
+        (topics.REPAYMENTS, "repayments", process_loan_events),
+        (topics.LOAN_SERVICING, "loan_servicing", process_loan_events),
+        (topics.LOAN_CLOCK, "loan_clock", process_clock),
+        (topics.CUSTOMER_UPDATES, "customer_updates", process_contacts),
     ):
-        runtime.attach(app, topics[topic], name, process)
+        runtime.attach(app, topics_by_name[topic.name], name, process)
 
     if not runtime.settings.daily_check_enabled:
         return

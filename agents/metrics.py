@@ -17,6 +17,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
+from greencredit.streams import topics
+
 from .engine import Incoming, Outgoing
 
 __all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "EngineMetrics"]
@@ -30,11 +32,11 @@ BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_TENANT_LABELS = 200
 OTHER_TENANT = "_other"
 
-DECISIONS = "greencredit.decisions"
-FRAUD_ALERTS = "greencredit.fraud-alerts"
-DISBURSEMENTS = "greencredit.disbursements"
-ESCALATIONS = "greencredit.delinquency-escalations"
-DEAD_LETTER = "greencredit.dead-letter"
+DECISIONS = topics.DECISIONS.name
+FRAUD_ALERTS = topics.FRAUD_ALERTS.name
+DISBURSEMENTS = topics.DISBURSEMENTS.name
+ESCALATIONS = topics.DELINQUENCY_ESCALATIONS.name
+DEAD_LETTER = topics.DEAD_LETTER.name
 # The champion (BP network) and the challenger (online LR) of models/monitoring.py.
 MODEL_ROLES = {"bp": "champion", "lr": "challenger"}
 

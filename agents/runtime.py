@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from greencredit.models.monitoring import snapshot
 from greencredit.settings import Settings
+from greencredit.streams import topics
 from greencredit.streams.masking import scrub_text
 
 from .batch import BatchResult, finish_batch, incoming_from_events
@@ -91,7 +92,7 @@ class Runtime:
             "as_of": today,
         }
         await engine.emit(
-            [Outgoing("greencredit.loan-clock", today.isoformat(), tick)], self._require_sink()
+            [Outgoing(topics.LOAN_CLOCK.name, today.isoformat(), tick)], self._require_sink()
         )
 
     def _require_sink(self) -> KafkaSink:
@@ -188,7 +189,7 @@ class Runtime:
                 )
                 self.processed_by_topic.update(m.topic for m in messages)
                 self.dead_lettered += sum(
-                    o.topic == "greencredit.dead-letter" for o in result.outputs
+                    o.topic == topics.DEAD_LETTER.name for o in result.outputs
                 )
                 return
             except Exception as exc:

@@ -162,6 +162,8 @@ async def _check_purposes(
         result.after_emit.append(partial(engine.store.save_purpose_watches, list(changed.values())))
 
 
-def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the transactions agent to the Faust app."""
-    runtime.attach(app, topics["greencredit.transactions"], "transactions", process_transactions)
+    runtime.attach(
+        app, topics_by_name[topics.TRANSACTIONS.name], "transactions", process_transactions
+    )
