@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 import pytest
+import redis
 from redis.asyncio import Redis
 
 from greencredit.infra.face_blacklist import (
@@ -181,8 +182,8 @@ def test_cli_add_list_audit_remove(stack, tmp_path, monkeypatch) -> None:
     from greencredit.settings import get_settings
 
     # A private prefix, so the shared (possibly external) Redis' real blacklist is untouched.
-    prefix = f"gc-test-{uuid.uuid4().hex}:"
-    monkeypatch.setattr(cli, "FaceBlacklist", functools.partial(FaceBlacklist, prefix=prefix))
+    prefix = f"gc-test-{uuid.uuid4().hex[:16]}:"
+    monkeypatch.setenv("REDIS_KEY_PREFIX", prefix)  # the CLI uses the engine's prefix
     monkeypatch.setenv("REDIS_URL", stack.redis)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", stack.kafka)
     get_settings.cache_clear()
@@ -205,6 +206,12 @@ def test_cli_add_list_audit_remove(stack, tmp_path, monkeypatch) -> None:
         assert invoke(["remove", entry_id, "--actor", "a-2"]).exit_code == 1
         audit = json.loads(invoke(["audit"]).stdout)
         assert [r["action"] for r in audit] == ["remove", "add"]
+        # Everything was written under the prefix Settings give.
+        client = redis.Redis.from_url(stack.redis)
+        try:
+            assert client.exists(f"{prefix}face:bl:audit")
+        finally:
+            client.close()
 
         neither = invoke(["add", "--reason", "FRAUD", "--actor", "a-1"])
         assert neither.exit_code == 2 and "exactly one" in neither.stderr
