@@ -1,13 +1,16 @@
-"""Loan applications -> features -> scoring -> decision (+ review, + disbursement).
+"""Loan applications -> gathered facts -> models/decision.py's decide -> records.
 
-Decisions and disbursements go to the partition number the application came from, so
-exactly one worker writes each audited partition and its hash chain stays linear.
+The agent gathers what a decision needs (velocity and device state, the face check, the
+lenders' views, models and funders' usage), calls :func:`decide` once for the batch,
+reserves each approval's funder and emits what came out. Decisions and disbursements go to
+the partition number the application came from, so exactly one worker writes each audited
+partition and its hash chain stays linear.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -17,45 +20,87 @@ from redis.exceptions import RedisError
 
 from greencredit.infra.feature_store import ApplicationKeys
 from greencredit.models.application_checks import application_problem
-from greencredit.models.features import (
-    VELOCITY_BURST_AT,
-    ApplicationVelocity,
-    DeviceRule,
-    application_velocity_risk,
-    device_risk,
-    device_rules,
-)
+from greencredit.models.decision import ApplicationFacts, Decision, LenderFacts, decide
+from greencredit.models.features import ApplicationVelocity
 from greencredit.models.fusion import HardFlag
-from greencredit.models.green import (
-    Funder,
-    GreenPricing,
-    approve_below_for,
-    co2e_avoided_kg,
-    default_taxonomy,
-    price,
-    route_to_funder,
-)
+from greencredit.models.lender_view import LenderView
 from greencredit.models.monitoring import observe_scores
-from greencredit.models.pricing import loan_schedule
-from greencredit.models.scoring import ApplicationContext, ScoredApplication
+from greencredit.streams import topics
 from greencredit.streams.errors import InvalidEvent
-from greencredit.streams.masking import mask_card, pseudonym
-from greencredit.streams.records import decision_record, model_health_record, output_event_id
+from greencredit.streams.masking import pseudonym
+from greencredit.streams.records import (
+    decision_record,
+    disbursement_record,
+    fraud_alert_record,
+    model_health_record,
+    output_event_id,
+)
 
 from .batch import BatchResult
-from .engine import APPLICATION_LR, Engine, Incoming, LenderExtensions, Outgoing, RedisUnavailable
+from .engine import APPLICATION_LR, Engine, Incoming, Outgoing, RedisUnavailable
 from .face_check import FaceOutcome
-from .transactions import fraud_alert_record
 
 __all__ = ["process_applications"]
 
 log = logging.getLogger(__name__)
-# Device findings that must not be approved automatically (a person should look).
-_BLOCKING_DEVICE_RULES = {
-    DeviceRule.DEVICE_FARM: HardFlag.DEVICE_FARM,
-    DeviceRule.EMULATOR: HardFlag.RISKY_DEVICE,
-    DeviceRule.ROOTED_WITH_VPN: HardFlag.RISKY_DEVICE,
-}
+
+
+async def process_applications(
+    engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
+) -> BatchResult:
+    """Turn a batch of raw application messages into outputs and bookkeeping."""
+    now = now or datetime.now(UTC)
+    result = BatchResult()
+    fresh = await _fresh_applications(engine, messages, now, result)
+    if not fresh:
+        return result
+    applications = [a for _, a in fresh]
+    result.occurred_at.update((a["event_id"], a["occurred_at"]) for a in applications)
+    tenants = list(dict.fromkeys(a["tenant_id"] for a in applications))
+    views = await _lender_views(engine, tenants)
+    facts = await _gather_facts(engine, applications, views, result, now)
+    lenders = await _lender_facts(engine, views, applications, facts)
+    decisions = await _decide_and_reserve(engine, applications, facts, lenders)
+    await _emit_decisions(engine, fresh, decisions, result, now)
+    _observe(engine, applications, decisions, views, result, now)
+    moved = engine.moved_lr_adjustments({t: views[t].config for t in tenants})
+    if moved:  # an assessment moved the LR weight: every worker should score with it
+        result.after_emit.append(partial(engine.publish_lr_adjustments, moved))
+    result.done_event_ids.extend(a["event_id"] for a in applications)
+    return result
+
+
+async def _fresh_applications(
+    engine: Engine, messages: Sequence[Incoming], now: datetime, result: BatchResult
+) -> list[tuple[Incoming, dict[str, Any]]]:
+    """Decoded, valid applications not processed before (the rest become dead letters)."""
+    decoded: list[tuple[Incoming, dict[str, Any]]] = []
+    for message, application in engine.decode_all(messages, result.outputs):
+        # Decodable but outside the contract's ranges: a dead letter, not a batch failure.
+        problem = application_problem(application, now)
+        if problem is None:
+            decoded.append((message, application))
+        else:
+            result.outputs.append(engine.dead_letter(message, InvalidEvent(problem)))
+    if not decoded:
+        return []
+    ids = [app["event_id"] for _, app in decoded]
+    try:
+        done = await engine.with_retry("done_among", lambda: engine.store.done_among(ids))
+    except RedisUnavailable:
+        done = set()  # process again: output ids are deterministic
+    return [(m, a) for m, a in decoded if a["event_id"] not in done]
+
+
+async def _lender_views(engine: Engine, tenants: list[str]) -> dict[str, LenderView]:
+    configs = await engine.lender_configs(tenants)
+    extensions = await engine.lender_extensions(tenants)
+    return {
+        t: LenderView(
+            configs[t], extensions[t].delinquency, extensions[t].pricing, extensions[t].funders
+        )
+        for t in tenants
+    }
 
 
 def _keys(engine: Engine, application: dict[str, Any]) -> ApplicationKeys:
@@ -70,29 +115,37 @@ def _keys(engine: Engine, application: dict[str, Any]) -> ApplicationKeys:
     )
 
 
-def _context(velocity: ApplicationVelocity | None, occurred_at: datetime) -> ApplicationContext:
-    if velocity is None:
-        return ApplicationContext(flags=frozenset({HardFlag.FEATURES_UNAVAILABLE}))
-    state = velocity.device_state
-    rules = device_rules(state, occurred_at)
-    flags = {_BLOCKING_DEVICE_RULES[r] for r in rules if r in _BLOCKING_DEVICE_RULES}
-    features = {
-        "apps_per_device_1h": velocity.device.last_1h,
-        "apps_per_device_24h": velocity.device.last_24h,
-        "apps_per_device_7d": velocity.device.last_7d or 0,
-        "apps_per_id_24h": velocity.id_number.last_24h,
-        "apps_per_phone_24h": velocity.phone.last_24h,
-        "identities_per_device_30d": state.distinct_identities_30d,
-    }
-    velocity_risk = application_velocity_risk(velocity)
-    if velocity_risk >= VELOCITY_BURST_AT:
-        flags.add(HardFlag.VELOCITY_BURST)
-    return ApplicationContext(
-        device_risk=device_risk(state, occurred_at),
-        velocity_risk=velocity_risk,
-        flags=frozenset(flags),
-        features={k: float(v) for k, v in features.items()},
-    )
+async def _gather_facts(
+    engine: Engine,
+    applications: list[dict[str, Any]],
+    views: dict[str, LenderView],
+    result: BatchResult,
+    now: datetime,
+) -> list[ApplicationFacts]:
+    """Velocity and device state, then the face check (a blacklist match raises an alert)."""
+    try:
+        keys = [_keys(engine, a) for a in applications]
+        velocities: list[ApplicationVelocity | None] = list(
+            await engine.with_retry(
+                "record_applications", lambda: engine.features.record_applications(keys)
+            )
+        )
+    except RedisUnavailable:
+        velocities = [None] * len(applications)  # -> REVIEW with FEATURES_UNAVAILABLE
+    thresholds: list[float | None] = [
+        views[a["tenant_id"]].config.face_match_threshold for a in applications
+    ]
+    faces = await _check_faces(engine, applications, thresholds)
+    for application, face in zip(applications, faces, strict=True):
+        if face is not None and face.blacklist_entry_id is not None:
+            result.outputs.append(
+                Outgoing(
+                    topics.FRAUD_ALERTS.name,
+                    application["customer_id"],
+                    _blacklist_alert(application, face, now),
+                )
+            )
+    return [ApplicationFacts(v, f) for v, f in zip(velocities, faces, strict=True)]
 
 
 async def _check_faces(
@@ -106,17 +159,6 @@ async def _check_faces(
             None, frozenset({HardFlag.FACE_UNVERIFIED}), ("FACE_BLACKLIST_UNAVAILABLE",)
         )
         return [unavailable if a.get("face_image") else None for a in applications]
-
-
-def _with_face(context: ApplicationContext, face: FaceOutcome | None) -> ApplicationContext:
-    if face is None:
-        return context
-    return replace(
-        context,
-        face_risk=face.face_risk,
-        flags=context.flags | face.flags,
-        codes=context.codes + face.codes,
-    )
 
 
 def _blacklist_alert(
@@ -138,167 +180,182 @@ def _blacklist_alert(
     )
 
 
-def _every_check_passed(scored: ScoredApplication) -> bool:
-    return (
-        scored.result.decision == "APPROVE"
-        and not scored.result.forced_by
-        and not scored.rule_codes
-    )
+async def _lender_facts(
+    engine: Engine,
+    views: dict[str, LenderView],
+    applications: list[dict[str, Any]],
+    facts: list[ApplicationFacts],
+) -> dict[str, LenderFacts]:
+    """Per lender: view, online model, shared LR weight and its funders' used capacity."""
+    tenants = list(views)
+    models = await engine.models(APPLICATION_LR, tenants)
+    shared = await engine.lr_weight_adjustments({t: views[t].config for t in tenants})
+    # Without velocity (feature store down) nothing can be approved, so no funder is
+    # routed: its lender's usage need not be read (and a Redis outage does not stop here).
+    routable = [a["tenant_id"] for a, f in zip(applications, facts, strict=True) if f.velocity]
+    usage = await _funder_usage(engine, views, routable)
+    return {t: LenderFacts(views[t], models[t], shared[t], usage.get(t, {})) for t in tenants}
 
 
-def _disbursement(
-    application: dict[str, Any],
-    scored: ScoredApplication,
-    decision_id: str,
-    pricing: GreenPricing,
-    funder_id: str | None,
-) -> dict[str, Any]:
-    taxonomy = default_taxonomy()
-    annual_rate_bps, discount_bps = price(
-        pricing, scored.result.score, application["purpose"], taxonomy
-    )
-    # The loan starts on the application's business date, not the processing date: a
-    # redelivery or a replay after an outage then yields the same schedule.
-    schedule = loan_schedule(
-        application["requested_amount_minor"],
-        annual_rate_bps,
-        application["term_months"],
-        application["occurred_at"].astimezone(UTC).date(),
-    )
+async def _funder_usage(
+    engine: Engine, views: dict[str, LenderView], tenants: Iterable[str]
+) -> dict[str, dict[str, int]]:
+    """Used capacity of these lenders' funders, in one read (lenders without funders: none)."""
+    wanted = {
+        t: [f.funder_id for f in views[t].funders]
+        for t in dict.fromkeys(tenants)
+        if views[t].funders
+    }
+    if not wanted:
+        return {}
+    return await engine.with_retry("funder_usages", lambda: engine.store.funder_usages(wanted))
+
+
+async def _decide_and_reserve(
+    engine: Engine,
+    applications: list[dict[str, Any]],
+    facts: list[ApplicationFacts],
+    lenders: dict[str, LenderFacts],
+) -> list[Decision]:
+    """Decide the batch, then reserve each routed funder's capacity in the store.
+
+    decide routes with the usage read before it. When another worker filled a funder since
+    (the reservation returns None), those applications are decided again on a fresh read;
+    when an earlier delivery already holds a funder (a different one comes back), they are
+    decided again holding it. Each retry is decided against more capacity known to be used,
+    so after a few rounds only applications whose every funder is full remain: the last
+    round treats their lenders' funders as full (a person decides, nothing is disbursed).
+    """
+    decisions = decide(applications, facts, lenders, engine.scorer)
+    pending = list(range(len(applications)))
+    rounds = 1 + max((len(lender.view.funders) for lender in lenders.values()), default=0)
+    attempt = 0
+    while True:
+        pending = await _reserve(engine, applications, facts, decisions, lenders, pending)
+        if not pending:
+            return decisions
+        tenants = {applications[i]["tenant_id"] for i in pending}
+        # With every funder full, the next reservation round has nothing left to reserve.
+        lenders = await _reread_usage(engine, lenders, tenants, full=attempt >= rounds)
+        again = decide(
+            [applications[i] for i in pending], [facts[i] for i in pending], lenders, engine.scorer
+        )
+        for i, decision in zip(pending, again, strict=True):
+            decisions[i] = decision
+        attempt += 1
+
+
+async def _reserve(
+    engine: Engine,
+    applications: list[dict[str, Any]],
+    facts: list[ApplicationFacts],
+    decisions: list[Decision],
+    lenders: dict[str, LenderFacts],
+    indices: list[int],
+) -> list[int]:
+    """Reserve the routed funders; the indices to decide again (facts updated in place)."""
+    again = []
+    for i in indices:
+        funder_id = decisions[i].funder_id
+        if funder_id is None or funder_id == facts[i].held_funder:
+            continue  # nothing to fund, or held already
+        application = applications[i]
+        tenant = application["tenant_id"]
+        funder = next(f for f in lenders[tenant].view.funders if f.funder_id == funder_id)
+        held = await engine.with_retry(
+            "reserve_funding",
+            partial(
+                engine.store.reserve_funding,
+                tenant,
+                funder_id,
+                application["application_id"],
+                application["requested_amount_minor"],
+                funder.capacity_minor,
+            ),
+        )
+        if held is not None:
+            facts[i] = replace(facts[i], held_funder=held)
+        if held != funder_id:  # filled by another worker, or held by an earlier delivery
+            again.append(i)
+    return again
+
+
+async def _reread_usage(
+    engine: Engine, lenders: dict[str, LenderFacts], tenants: set[str], full: bool
+) -> dict[str, LenderFacts]:
+    if full:
+        usage = {
+            t: {f.funder_id: f.capacity_minor for f in lenders[t].view.funders} for t in tenants
+        }
+    else:
+        usage = await _funder_usage(engine, {t: lenders[t].view for t in tenants}, tenants)
     return {
-        "event_id": output_event_id("disbursement", application["event_id"]),
-        "tenant_id": application["tenant_id"],
-        # The loan's business time (its schedule and opening date follow it), not the
-        # processing time: in production the two are seconds apart, and a replay after an
-        # outage must open the loan on the day it was applied for.
-        "occurred_at": application["occurred_at"],
-        "schema_version": 1,
-        "loan_id": f"loan-{application['application_id']}",
-        "application_id": application["application_id"],
-        "customer_id": application["customer_id"],
-        "decision_event_id": decision_id,
-        "amount_minor": application["requested_amount_minor"],
-        "currency": application["currency"],
-        "term_months": application["term_months"],
-        "annual_rate_bps": annual_rate_bps,
-        "rate_discount_bps": discount_bps,
-        "purpose": application["purpose"],
-        "destination_account_masked": mask_card(application["applicant"]["bank_card_number"]),
-        "schedule": [
-            {"number": i.number, "due_date": i.due_date, "amount_due_minor": i.amount_due_minor}
-            for i in schedule
-        ],
-        "funder_id": funder_id,
-        # None until the taxonomy carries a verified factor for the purpose (see its file).
-        "co2e_avoided_kg": co2e_avoided_kg(
-            taxonomy,
-            application["purpose"],
-            application["requested_amount_minor"],
-            application["currency"],
-            application.get("appliance_efficiency_grade"),
-        ),
+        t: replace(lender, funder_used_minor=usage[t]) if t in usage else lender
+        for t, lender in lenders.items()
     }
 
 
-async def process_applications(
-    engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
-) -> BatchResult:
-    """Turn a batch of raw application messages into outputs and bookkeeping."""
-    now = now or datetime.now(UTC)
-    result = BatchResult()
-    decoded: list[tuple[Incoming, dict[str, Any]]] = []
-    for message, application in engine.decode_all(messages, result.outputs):
-        # Decodable but outside the contract's ranges: a dead letter, not a batch failure.
-        problem = application_problem(application, now)
-        if problem is None:
-            decoded.append((message, application))
-        else:
-            result.outputs.append(engine.dead_letter(message, InvalidEvent(problem)))
-    if not decoded:
-        return result
-    ids = [app["event_id"] for _, app in decoded]
-    try:
-        done = await engine.with_retry("done_among", lambda: engine.store.done_among(ids))
-    except RedisUnavailable:
-        done = set()  # process again: output ids are deterministic
-    fresh = [(m, a) for m, a in decoded if a["event_id"] not in done]
-    if not fresh:
-        return result
-    applications = [a for _, a in fresh]
-    result.occurred_at.update((a["event_id"], a["occurred_at"]) for a in applications)
-    try:
-        keys = [_keys(engine, a) for a in applications]
-        velocities: list[ApplicationVelocity | None] = list(
-            await engine.with_retry(
-                "record_applications", lambda: engine.features.record_applications(keys)
-            )
+async def _emit_decisions(
+    engine: Engine,
+    fresh: list[tuple[Incoming, dict[str, Any]]],
+    decisions: list[Decision],
+    result: BatchResult,
+    now: datetime,
+) -> None:
+    """Append decisions, reviews and disbursements (RedisUnavailable if the claim fails)."""
+    approvals = []
+    for (message, application), decision in zip(fresh, decisions, strict=True):
+        record = decision_record(application, decision.scored, engine.pii_key, now)
+        sealed = Outgoing(
+            topics.DECISIONS.name, application["customer_id"], record, message.partition
         )
-    except RedisUnavailable:
-        velocities = [None] * len(applications)  # -> REVIEW with FEATURES_UNAVAILABLE
-    contexts = [
-        _context(v, a["occurred_at"]) for v, a in zip(velocities, applications, strict=True)
+        result.outputs.append(sealed)
+        if decision.outcome == "REVIEW":
+            result.outputs.append(
+                Outgoing(topics.REVIEWS.name, application["customer_id"], record, same_as=sealed)
+            )
+        if decision.terms is not None:
+            approvals.append((message, application, decision, record["event_id"]))
+    if not approvals:
+        return
+    claims_wanted = [
+        (a["application_id"], output_event_id("disbursement", a["event_id"]))
+        for _, a, _, _ in approvals
     ]
-    tenants = [a["tenant_id"] for a in applications]
-    configs = await engine.lender_configs(tenants)
-    faces = await _check_faces(
-        engine, applications, [configs[t].face_match_threshold for t in tenants]
+    # Without the claim exactly-one cannot be promised: RedisUnavailable propagates and the
+    # runtime re-runs the batch once Redis answers (nothing emitted, nothing marked done).
+    claims = await engine.with_retry(
+        "claim_disbursements", lambda: engine.store.claim_disbursements(claims_wanted)
     )
-    contexts = [_with_face(c, f) for c, f in zip(contexts, faces, strict=True)]
-    for application, face in zip(applications, faces, strict=True):
-        if face is not None and face.blacklist_entry_id is not None:
-            result.outputs.append(
-                Outgoing(
-                    "greencredit.fraud-alerts",
-                    application["customer_id"],
-                    _blacklist_alert(application, face, now),
-                )
+    for (message, application, decision, decision_id), claim in zip(approvals, claims, strict=True):
+        if claim.state == "sent" or decision.terms is None:
+            continue
+        record = disbursement_record(application, decision.terms, decision_id)
+        result.after_emit.append(partial(engine.store.start_purpose_watch, record))
+        result.outputs.append(
+            Outgoing(
+                topics.DISBURSEMENTS.name, application["customer_id"], record, message.partition
             )
-    extensions = await engine.lender_extensions(tenants)
-    models = await engine.models(APPLICATION_LR, tenants)
-    shared = await engine.lr_weight_adjustments({t: configs[t] for t in tenants})
-    adjustments = [shared[t] for t in tenants]
-    thresholds: list[float | None] = [
-        approve_below_for(
-            extensions[t].pricing,
-            configs[t].approve_below,
-            a["purpose"],
-            default_taxonomy(),
-            decline_at_or_above=configs[t].decline_at_or_above,
         )
-        for a, t in zip(applications, tenants, strict=True)
-    ]
+        result.disbursed.append((application["application_id"], record["event_id"]))
 
-    def score(batch_contexts: list[ApplicationContext]) -> list[ScoredApplication]:
-        return engine.scorer.score_batch(
-            applications,
-            batch_contexts,
-            [configs[t] for t in tenants],
-            [models[t] for t in tenants],
-            adjustments,
-            thresholds,
-        )
 
-    scored = score(contexts)
-    funders = await _fund(engine, applications, scored, extensions)
-    unfunded = {i for i, f in enumerate(funders) if f is _NO_FUNDER}
-    if unfunded:
-        # No partner can take these loans: a person decides (seed 3.2), nothing is disbursed.
-        contexts = [
-            replace(c, flags=c.flags | {HardFlag.FUNDING_UNAVAILABLE}) if i in unfunded else c
-            for i, c in enumerate(contexts)
-        ]
-        scored = score(contexts)
-    await _emit_decisions(engine, fresh, scored, result, now, extensions, funders)
-    for application, item in zip(applications, scored, strict=True):
-        tenant = application["tenant_id"]
-        for health in observe_scores(
-            engine.monitor(tenant, configs[tenant]), item.bp_default_probability, item.lr_risk, now
-        ):
+def _observe(
+    engine: Engine,
+    applications: list[dict[str, Any]],
+    decisions: list[Decision],
+    views: dict[str, LenderView],
+    result: BatchResult,
+    now: datetime,
+) -> None:
+    """Model monitoring on the scores, and what the learner needs once labels arrive."""
+    for application, decision in zip(applications, decisions, strict=True):
+        tenant, item = application["tenant_id"], decision.scored
+        monitor = engine.monitor(tenant, views[tenant].config)
+        for health in observe_scores(monitor, item.bp_default_probability, item.lr_risk, now):
             result.outputs.append(
                 Outgoing(
-                    "greencredit.model-health",
-                    tenant,
-                    model_health_record(health, tenant, "worker"),
+                    topics.MODEL_HEALTH.name, tenant, model_health_record(health, tenant, "worker")
                 )
             )
         result.scored[application["event_id"]] = {
@@ -309,127 +366,10 @@ async def process_applications(
             "bp_prob": item.bp_default_probability,
             "scored_at": now.isoformat(),
         }
-    moved = engine.moved_lr_adjustments({t: configs[t] for t in shared})
-    if moved:  # an assessment moved the LR weight: every worker should score with it
-        result.after_emit.append(partial(engine.publish_lr_adjustments, moved))
-    result.done_event_ids.extend(a["event_id"] for a in applications)
-    return result
 
 
-_NO_FUNDER = "<none>"
-
-
-async def _fund(
-    engine: Engine,
-    applications: list[dict[str, Any]],
-    scored: list[ScoredApplication],
-    extensions: dict[str, LenderExtensions],
-) -> list[str | None]:
-    """Reserve a funder's capacity for each approval whose lender has funders.
-
-    None: the lender funds its loans itself (no funders configured) or not approved;
-    _NO_FUNDER: funders are configured and none can take the loan.
-    """
-    out: list[str | None] = []
-    for application, item in zip(applications, scored, strict=True):
-        funders = extensions[application["tenant_id"]].funders
-        if not funders or not _every_check_passed(item):
-            out.append(None)
-            continue
-        out.append(await _reserve(engine, application, item, funders) or _NO_FUNDER)
-    return out
-
-
-async def _reserve(
-    engine: Engine,
-    application: dict[str, Any],
-    item: ScoredApplication,
-    funders: tuple[Funder, ...],
-) -> str | None:
-    tenant, amount = application["tenant_id"], application["requested_amount_minor"]
-    candidates = list(funders)
-    while candidates:
-        used = await engine.with_retry(
-            "funder_usage",
-            partial(engine.store.funder_usage, tenant, [f.funder_id for f in candidates]),
-        )
-        chosen = route_to_funder(
-            candidates, used, amount, item.result.score, application["purpose"], default_taxonomy()
-        )
-        if chosen is None:
-            return None
-        funder = next(f for f in candidates if f.funder_id == chosen)
-        held = await engine.with_retry(
-            "reserve_funding",
-            partial(
-                engine.store.reserve_funding,
-                tenant,
-                chosen,
-                application["application_id"],
-                amount,
-                funder.capacity_minor,
-            ),
-        )
-        if held is not None:
-            return held
-        candidates.remove(funder)  # filled up meanwhile by another worker: next one
-    return None
-
-
-async def _emit_decisions(
-    engine: Engine,
-    fresh: list[tuple[Incoming, dict[str, Any]]],
-    scored: list[ScoredApplication],
-    result: BatchResult,
-    now: datetime,
-    extensions: dict[str, LenderExtensions],
-    funders: list[str | None],
-) -> None:
-    """Append decisions, reviews and disbursements (RedisUnavailable if the claim fails)."""
-    approvals = []
-    for index, ((message, application), item) in enumerate(zip(fresh, scored, strict=True)):
-        record = decision_record(application, item, engine.pii_key, now)
-        decision = Outgoing(
-            "greencredit.decisions", application["customer_id"], record, message.partition
-        )
-        result.outputs.append(decision)
-        if item.result.decision == "REVIEW":
-            result.outputs.append(
-                Outgoing(
-                    "greencredit.reviews", application["customer_id"], record, same_as=decision
-                )
-            )
-        if _every_check_passed(item):
-            approvals.append((message, application, item, record["event_id"], funders[index]))
-    if not approvals:
-        return
-    claims_wanted = [
-        (a["application_id"], output_event_id("disbursement", a["event_id"]))
-        for _, a, _, _, _ in approvals
-    ]
-    # Without the claim exactly-one cannot be promised: RedisUnavailable propagates and the
-    # runtime re-runs the batch once Redis answers (nothing emitted, nothing marked done).
-    claims = await engine.with_retry(
-        "claim_disbursements", lambda: engine.store.claim_disbursements(claims_wanted)
-    )
-    for (message, application, item, decision_id, funder), claim in zip(
-        approvals, claims, strict=True
-    ):
-        if claim.state == "sent":
-            continue
-        pricing = extensions[application["tenant_id"]].pricing
-        record = _disbursement(application, item, decision_id, pricing, funder)
-        result.after_emit.append(partial(engine.store.start_purpose_watch, record))
-        result.outputs.append(
-            Outgoing(
-                "greencredit.disbursements", application["customer_id"], record, message.partition
-            )
-        )
-        result.disbursed.append((application["application_id"], record["event_id"]))
-
-
-def register(app: Any, topics: dict[str, Any], runtime: Any) -> None:
+def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the applications agent to the Faust app."""
     runtime.attach(
-        app, topics["greencredit.loan-applications"], "applications", process_applications
+        app, topics_by_name[topics.LOAN_APPLICATIONS.name], "applications", process_applications
     )

@@ -178,6 +178,19 @@ class EngineStore:
         values = await self.client.mget([self._key("funder", tenant_id, f) for f in funder_ids])
         return {f: int(v or 0) for f, v in zip(funder_ids, values, strict=True)}
 
+    async def funder_usages(
+        self, funders: Mapping[str, Sequence[str]]
+    ) -> dict[str, dict[str, int]]:
+        """Used capacity per tenant and funder, in one read for a whole batch's lenders."""
+        wanted = [(t, f) for t, ids in funders.items() for f in ids]
+        out: dict[str, dict[str, int]] = {t: {} for t in funders}
+        if not wanted:
+            return out
+        values = await self.client.mget([self._key("funder", t, f) for t, f in wanted])
+        for (tenant, funder), value in zip(wanted, values, strict=True):
+            out[tenant][funder] = int(value or 0)
+        return out
+
     async def reserve_funding(
         self,
         tenant_id: str,

@@ -345,6 +345,12 @@ class MemoryEngineState:
         """Capacity already used per funder."""
         return {f: self.funder_used.get((tenant_id, f), 0) for f in funder_ids}
 
+    async def funder_usages(
+        self, funders: Mapping[str, Sequence[str]]
+    ) -> dict[str, dict[str, int]]:
+        """Used capacity per tenant and funder."""
+        return {t: await self.funder_usage(t, ids) for t, ids in funders.items()}
+
     async def reserve_funding(
         self,
         tenant_id: str,

@@ -87,6 +87,12 @@ class EngineStateStore(Protocol):
         """Capacity already used per funder (minor units)."""
         ...
 
+    async def funder_usages(
+        self, funders: Mapping[str, Sequence[str]]
+    ) -> dict[str, dict[str, int]]:
+        """Capacity already used per tenant and funder, for several tenants in one read."""
+        ...
+
     async def reserve_funding(
         self,
         tenant_id: str,

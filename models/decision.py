@@ -283,6 +283,11 @@ def _route(
         if isinstance(fact, GivenFacts) or not funders or not every_check_passed(item):
             out.append(None)
             continue
+        if fact.held_funder is not None:
+            # Reserved by an earlier delivery: the funder keeps the loan, and the usage read
+            # since then already counts it.
+            out.append(fact.held_funder)
+            continue
         amount = application["requested_amount_minor"]
         usage = {f.funder_id: used.get((tenant, f.funder_id), 0) for f in funders}
         chosen = route_to_funder(
@@ -291,10 +296,10 @@ def _route(
         if chosen is None:
             out.append(_NO_FUNDER)
             continue
-        # A reservation is per application: one made before (a redelivery, or the same
-        # application twice in a batch) keeps its funder and takes no more capacity.
+        # A reservation is per application: the same application twice in a batch keeps
+        # its funder and takes no more capacity.
         application_id = application["application_id"]
-        earlier = fact.held_funder or held.get(application_id)
+        earlier = held.get(application_id)
         if earlier is None:
             used[(tenant, chosen)] = usage[chosen] + amount
             held[application_id] = chosen

@@ -196,6 +196,13 @@ async def funding_is_reserved_once_within_capacity(stores: Stores) -> None:
     assert await state.reserve_funding("t", "f2", "a1", 600, 1000) == "f1"  # idempotent
     assert await state.reserve_funding("t", "f1", "a3", 400, 1000) == "f1"  # exactly full
     assert await state.funder_usage("t", ["f1", "f2"]) == {"f1": 1000, "f2": 0}
+    assert await state.reserve_funding("u", "f1", "a4", 300, 1000) == "f1"  # another lender
+    assert await state.funder_usages({"t": ["f1", "f2"], "u": ["f1"], "v": []}) == {
+        "t": {"f1": 1000, "f2": 0},
+        "u": {"f1": 300},
+        "v": {},
+    }
+    assert await state.funder_usages({}) == {}
 
 
 async def configs_models_and_adjustments_round_trip(stores: Stores) -> None:

@@ -1,8 +1,10 @@
 """`greencredit demo`: the engine on simulated traffic, with a live view and a summary.
 
-Starts the embedded broker and Redis (or uses KAFKA_BOOTSTRAP_SERVERS / REDIS_URL), the
-worker(s) and the simulator; shows the live view; ends with a summary table, the detection
-report against the simulator's ground truth and an audit-chain check.
+Starts the embedded broker, Redis and PostgreSQL (or uses KAFKA_BOOTSTRAP_SERVERS /
+REDIS_URL / DATABASE_URL), the worker(s), the console with a demo analyst (printed) whose
+session the simulated analysts label through, and the simulator; shows the live view; ends
+with a summary table, the detection report against the simulator's ground truth and an
+audit-chain check.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from greencredit.console.db import database_url
+from greencredit.demo.desk import (
+    DEMO_USER,
+    ConsoleDesk,
+    DeskError,
+    demo_user,
+    start_console,
+    stop_console,
+)
 from greencredit.demo.failover import WorkerKill
 from greencredit.demo.live import LiveView
 from greencredit.demo.observer import Observer
@@ -31,7 +42,7 @@ from greencredit.infra.topic_admin import ensure_topics
 from greencredit.infra.worker_process import WorkerPool
 from greencredit.settings import get_settings
 from greencredit.streams.codec import AvroCodec
-from greencredit.streams.simulation.scenario import Scenario
+from greencredit.streams.simulation.scenario import TENANTS, Scenario
 
 from ._output import fail, print_json
 
@@ -66,7 +77,12 @@ def demo_command(
     # that fails half-way must not leave workers or servers running.
     with ExitStack() as cleanup:
         stack = EmbeddedStack(settings.state_dir)
-        state = stack.up(settings.kafka_bootstrap_servers, settings.redis_url)
+        state = stack.up(
+            settings.kafka_bootstrap_servers,
+            settings.redis_url,
+            with_postgres=True,
+            external_postgres=settings.database_url,
+        )
         if not keep:
             cleanup.callback(stack.down)
         endpoints = Endpoints(str(state.kafka), str(state.redis))
@@ -79,6 +95,7 @@ def demo_command(
             f"logs: {work}"
         )
         scenario = Scenario(customers=customers, days=days, seed=seed)
+        desk = _console_desk(endpoints.kafka, database_url(settings), work, cleanup)
         seed_blacklist(endpoints.redis, scenario.faces)
         # The simulator owns the clock: the workers must not tick on the wall-clock date.
         pool = WorkerPool(endpoints, work, workers, "demo-workers", DAILY_CHECK_ENABLED="false")
@@ -90,8 +107,8 @@ def demo_command(
         cleanup.callback(observer.stop)
         try:
             fault = WorkerKill(pool, workers - 1, kill_worker_at_day)
-            result = _run(config, codec, scenario, observer, pool, json_output, fault)
-        except RuntimeError as exc:
+            result = _run(config, codec, scenario, observer, pool, json_output, fault, desk)
+        except (RuntimeError, DeskError) as exc:
             fail(f"demo: {exc}")
     if summary_file is not None:
         summary_file.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
@@ -99,6 +116,18 @@ def demo_command(
         print_json(result)
     else:
         _print(result)
+
+
+def _console_desk(kafka: str, db_url: str, work: Path, cleanup: ExitStack) -> ConsoleDesk:
+    """The console with the demo analyst signed in; says where and how to sign in too."""
+    password = demo_user(db_url, TENANTS)
+    proc, base = start_console(kafka, db_url, work)
+    cleanup.callback(stop_console, proc)
+    console.print(
+        f"[bold]console[/] {base}/ · demo analyst [bold]{DEMO_USER}[/] password "
+        f"[bold]{password}[/] (the simulated analysts label as this user)"
+    )
+    return ConsoleDesk(base, DEMO_USER, password)
 
 
 def _run(
@@ -109,6 +138,7 @@ def _run(
     pool: WorkerPool,
     json_output: bool,
     fault: WorkerKill,
+    desk: ConsoleDesk,
 ) -> dict[str, Any]:
     """Drive the simulated days with the live view; the summary document."""
     pool.wait_assigned(timeout=90)
@@ -123,7 +153,9 @@ def _run(
             view.advance()
             live.update(view.render(observer))
 
-        run = DemoRun(config, codec, scenario, observer, refresh, pool.pages, fault.at_day)
+        run = DemoRun(
+            config, codec, scenario, observer, refresh, pool.pages, fault.at_day, desk=desk
+        )
         seconds = run.run()
         live.update(view.render(observer))
     health = pool.pages()
@@ -142,6 +174,11 @@ def _run(
             "learning": {
                 "rolling_auc_on_labels": run.learning,
                 "online_lr_risk_auc_vs_truth": run.auc,
+            },
+            "console": {
+                "url": desk.base,
+                "user": DEMO_USER,
+                "labels_published": desk.labelled,
             },
             "audit_chain": _audit(config, codec),
             "worker_processed": sum(h.get("processed", 0) for h in health),

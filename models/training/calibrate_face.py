@@ -53,6 +53,8 @@ TARGET_FALSE_HIT_RATE = 0.01  # honest applicants falsely hit by the blacklist
 REVIEW_RATE = 0.05  # honest applicants sent to review as near misses (on top)
 DESIGN_BLACKLIST_SIZE = 100  # entries the shipped threshold is calibrated for
 HELD_OUT_FARS = (0.01, 0.001)
+# Blacklist sizes a lender may compare with the shipped one (its override in the config).
+OTHER_SIZES = (1, 10, 100, 400, 1_000, 10_000, 100_000)
 
 
 def orl_photos() -> np.ndarray:
@@ -147,6 +149,17 @@ def calibrate(output_dir: Path | None = None) -> dict[str, Any]:
     # Rounded up to 4 decimals: rounding must never lower a threshold.
     threshold = math.ceil(threshold_for_far(cal_impostor, match_far) * 1e4) / 1e4
     review = math.ceil(threshold_for_far(cal_impostor, review_far) * 1e4) / 1e4
+    by_size = {}
+    for size in OTHER_SIZES:
+        far = per_comparison_far(TARGET_FALSE_HIT_RATE, size)
+        # Below ~3 / n impostor pairs the data cannot show the FAR: no threshold is offered.
+        resolvable = far >= 3 / cal_impostor.size
+        by_size[str(size)] = {
+            "per_comparison_far": far,
+            "threshold": math.ceil(threshold_for_far(cal_impostor, far) * 1e4) / 1e4
+            if resolvable
+            else None,
+        }
     held_genuine, held_impostor = scores(held_out_people)
     result: dict[str, Any] = {
         "embedder_sha256": digest,
@@ -158,6 +171,7 @@ def calibrate(output_dir: Path | None = None) -> dict[str, Any]:
             "design_blacklist_size": DESIGN_BLACKLIST_SIZE,
             "per_comparison_far_match": match_far,
             "per_comparison_far_review": review_far,
+            "thresholds_by_blacklist_size": by_size,
             "statement": (
                 "threshold = lowest cosine with calibration impostor FAR <= "
                 "target_false_hit_rate / blacklist_size; review_threshold the same with "

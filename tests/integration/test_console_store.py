@@ -135,3 +135,25 @@ def test_filters_combine_and_reads_are_scoped_to_the_callers_lenders(db_url):
             await store.set_status(review_id, [a], "closed", "because", "ana")
 
     with_store(db_url, test)
+
+
+def test_postgres_never_runs_as_root(postgres):
+    """Under root (as CI) the server runs as the wheel's system user; else as the caller."""
+    import os
+    import pwd
+
+    import asyncpg
+
+    from greencredit.infra.postgres import PG_SYSTEM_USER
+
+    async def backend_owner() -> str:
+        connection = await asyncpg.connect(postgres.replace("postgresql+asyncpg", "postgresql"))
+        try:  # the server process serving this connection, while it is open
+            pid = int(await connection.fetchval("SELECT pg_backend_pid()"))
+            return pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name
+        finally:
+            await connection.close()
+
+    owner = asyncio.run(backend_owner())
+    expected = PG_SYSTEM_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    assert owner == expected != "root"

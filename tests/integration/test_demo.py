@@ -151,3 +151,15 @@ def test_the_dump_has_every_topic_and_no_raw_pii(demo_run) -> None:
     assert [value for value in raw if value in text] == []
     # The inputs are in the dump too (masked), so the check above looked at them.
     assert any(customer.customer_id in text for customer in scenario.customers)
+
+
+def test_the_simulated_analysts_label_through_the_console_as_the_demo_user(demo_run) -> None:
+    summary, dump = demo_run
+    assert summary["console"]["user"] == "demo-analyst"
+    assert summary["console"]["url"].startswith("http://127.0.0.1:")
+    lines = (dump / "greencredit.analyst-feedback.jsonl").read_text().splitlines()
+    by_console = [e for e in map(json.loads, lines) if e["analyst_id"] == "demo-analyst"]
+    assert len(by_console) == summary["console"]["labels_published"] > 0
+    # Only loan servicing (outcomes of disbursed loans) still publishes directly.
+    others = [e for e in map(json.loads, lines) if e["analyst_id"] != "demo-analyst"]
+    assert all(e["case_id"].startswith("loan-") for e in others)

@@ -1,10 +1,12 @@
 """The application processor on in-memory stores, against models/decision.py's `decide`.
 
 The processor tier: agents' processing functions driven in process with the in-memory
-stores of infra/memory.py (no broker, no Redis). Here it proves that `decide` reproduces
-what the worker's `process_applications` decides today (decisions, reviews, disbursements:
-record for record), that a batch of N decides what N batches of one decide, and that a
-recorded decision replayed by `greencredit score --replay` is reproduced.
+stores of infra/memory.py (no broker, no Redis). The worker gathers facts, calls `decide`
+and reserves funders in the store; here its records (decisions, reviews, disbursements)
+must equal `decide`'s on the same facts, also when another worker filled a funder since
+the usage was read or an earlier delivery holds one. A batch of N decides what N batches
+of one decide, and a recorded decision replayed by `greencredit score --replay` is
+reproduced.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from greencredit.agents.applications import process_applications
 from greencredit.agents.face_check import FaceChecker
 from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.infra.memory import (
+    MemoryEngineState,
     MemoryFaceBlacklist,
     MemoryFeatureStore,
 )
@@ -67,8 +71,8 @@ def embedder() -> FaceEmbedder:
     return FaceEmbedder.load()
 
 
-def test_decide_reproduces_process_applications(embedder: FaceEmbedder) -> None:
-    """Same inputs, same state: every decision, review and disbursement record is equal."""
+def test_the_worker_emits_what_decide_decides(embedder: FaceEmbedder) -> None:
+    """Same facts: every decision, review and disbursement record is equal, every path run."""
     apps = batch(30)
     event = lender_event()
     event["face_match_threshold"] = 0.9  # the lender's own, passed to the face check
@@ -104,6 +108,98 @@ def test_decide_reproduces_process_applications(embedder: FaceEmbedder) -> None:
     assert outcomes == {"APPROVE", "REVIEW", "DECLINE"}
     assert {d.funder_id for d in decisions if d.terms} == {"green", "grey"}
     assert any(d["rate_discount_bps"] == 80 for d in disbursements)
+
+
+# Funders with room for the whole batch: which funder takes a loan then does not depend on
+# the order in which the worker's reservations are made.
+ROOMY = json.dumps(
+    [
+        {"funder_id": "green", "green_only": True, "capacity_minor": 90_000_000,
+         "max_risk_score": 0.6},
+        {"funder_id": "grey", "green_only": False, "capacity_minor": 90_000_000,
+         "max_risk_score": 0.5, "categories": None},
+    ]
+)  # fmt: skip
+
+
+class StaleUsage(MemoryEngineState):
+    """Answers the first usage read as if nothing were used (another worker reserved since)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def funder_usages(self, funders):
+        self.reads += 1
+        if self.reads == 1:
+            return {t: dict.fromkeys(ids, 0) for t, ids in funders.items()}
+        return await super().funder_usages(funders)
+
+
+def _worker_and_decide(
+    apps: list[dict[str, Any]],
+    state: MemoryEngineState,
+    facts_of: Any,
+    used: dict[str, int],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The worker's disbursements on `state`, and decide's records on what the store held."""
+    event = lender_event(ROOMY)
+
+    async def main():
+        engine = memory_engine()
+        engine.store = state  # type: ignore[assignment]
+        await process_lender_configs(engine, messages("greencredit.lender-config", [event]))
+        result = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        [document] = (await state.configs([TENANT])).values()
+        seen = decoded(apps)
+        faces = FaceChecker(None, MemoryFaceBlacklist(), SETTINGS.face_image_max_bytes)
+        facts = facts_of(seen, await gather_facts(seen, MemoryFeatureStore(), faces, document))
+        expected = decide(seen, facts, lenders(document, used), ApplicationScorer(BP))
+        return result, records_of(seen, expected)
+
+    result, (decisions, disbursements) = asyncio.run(main())
+    worker = [o.record for o in result.outputs if o.topic == "greencredit.disbursements"]
+    assert [o.record for o in result.outputs if o.topic == "greencredit.decisions"] == decisions
+    return worker, disbursements, decisions
+
+
+def test_a_funder_filled_by_another_worker_is_not_used() -> None:
+    """Usage read before another worker filled `green`: its reservations fail, routed again."""
+    apps = batch(30)
+    state = StaleUsage()
+    full = 90_000_000
+    asyncio.run(state.reserve_funding(TENANT, "green", "app-elsewhere", full, full))
+    worker, expected, _ = _worker_and_decide(apps, state, lambda _, f: f, {"green": full})
+    assert worker == expected
+    assert state.reads >= 2 and worker  # the usage was read again
+    assert {d["funder_id"] for d in worker} == {"grey"}
+    assert state.funder_used[(TENANT, "green")] == full  # nothing more reserved there
+    assert state.funder_used[(TENANT, "grey")] == sum(d["amount_minor"] for d in worker)
+
+
+def test_a_redelivered_application_keeps_the_funder_it_holds() -> None:
+    """A funder reserved by an earlier delivery is kept, and its capacity not taken twice."""
+    apps = batch(30)
+    seen = decoded(apps)
+    facts = asyncio.run(
+        gather_facts(seen, MemoryFeatureStore(), FaceChecker(None, MemoryFaceBlacklist(), 1024))
+    )
+    first = decide(seen, facts, lenders(lender_document(ROOMY)), ApplicationScorer(BP))
+    i = next(k for k, d in enumerate(first) if d.funder_id == "green")
+    held_app, amount = seen[i]["application_id"], seen[i]["requested_amount_minor"]
+    state = MemoryEngineState()
+    asyncio.run(state.reserve_funding(TENANT, "grey", held_app, amount, 90_000_000))
+
+    def holding(_, gathered):
+        return [replace(f, held_funder="grey") if k == i else f for k, f in enumerate(gathered)]
+
+    worker, expected, _ = _worker_and_decide(apps, state, holding, {"grey": amount})
+    assert worker == expected
+    [mine] = [d for d in worker if d["application_id"] == held_app]
+    assert mine["funder_id"] == "grey"
+    assert state.funder_used[(TENANT, "green")] + state.funder_used[(TENANT, "grey")] == sum(
+        d["amount_minor"] for d in worker
+    )
 
 
 def _decide_one_by_one(

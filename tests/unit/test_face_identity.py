@@ -95,6 +95,18 @@ def test_shipped_threshold_follows_the_one_to_n_rule(calibration: dict) -> None:
     assert 1 - (1 - measured["far_at_threshold"]) ** n <= rule["target_false_hit_rate"]
 
 
+def test_thresholds_by_blacklist_size_rise_with_the_size(calibration: dict) -> None:
+    rule = calibration["rule"]
+    table = rule["thresholds_by_blacklist_size"]
+    shown = [(int(n), row["threshold"]) for n, row in table.items() if row["threshold"]]
+    assert [t for _, t in sorted(shown)] == sorted(t for _, t in shown)
+    assert table[str(rule["design_blacklist_size"])]["threshold"] == calibration["threshold"]
+    # Sizes whose FAR budget is below what 43,500 impostor pairs can show get no threshold.
+    pairs = calibration["calibration_set"]["n_impostor_pairs"]
+    for n, row in table.items():
+        assert (row["threshold"] is None) == (row["per_comparison_far"] < 3 / pairs), n
+
+
 def test_threshold_for_far_counts_allowed_false_accepts() -> None:
     impostor = np.linspace(0.0, 0.99, 100)  # 0.00, 0.01, ..., 0.99
     assert threshold_for_far(impostor, 0.0) > 0.99
