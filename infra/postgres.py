@@ -70,6 +70,9 @@ def _run_as() -> str | None:
     utils.ensure_user_exists(PG_SYSTEM_USER)
     read = stat.S_IRGRP | stat.S_IROTH
     run = stat.S_IXGRP | stat.S_IXOTH
+    # As the wheel's own server layer does: the user must reach the binaries wherever the
+    # project is installed (a clone under a 0700 home, say), and read them.
+    utils.ensure_prefix_permissions(postgres_bin())
     utils.ensure_folder_permissions(postgres_bin(), read | run)
     utils.ensure_folder_permissions(postgres_bin().parent / "lib", read)
     utils.ensure_folder_permissions(postgres_bin().parent / "share", read)

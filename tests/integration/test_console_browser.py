@@ -292,7 +292,11 @@ def test_cases_owners_and_comments_survive_a_console_restart(fresh_stack, consol
     alert = fraud_alert(BANK_A, 50, customer_id="cust-000050")
     publish(fresh_stack, "greencredit.fraud-alerts", [alert])
     page = pages()
-    sign_in(page, console.base, "ana-a", f"/cases/{alert['alert_id']}")
+    # Ingestion from Kafka is asynchronous: open the case once the live list shows it, so a
+    # slow machine does not open the page before the case exists (it would show "not found").
+    sign_in(page, console.base, "ana-a", f"/cases?lender={BANK_A}&status=open")
+    expect(page.locator(f'tr[data-case-id="{alert["alert_id"]}"]')).to_be_visible(timeout=30_000)
+    page.goto(f"{console.base}/cases/{alert['alert_id']}")
     expect(page.locator("#case-work-status")).to_contain_text("owner: nobody")
     page.click("#take-case")
     expect(page.locator("#case-work-status")).to_contain_text("owner: ana-a")

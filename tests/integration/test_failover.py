@@ -10,7 +10,6 @@ again within RECOVERY_S of the disturbance.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -227,36 +226,3 @@ def _audit_verify(endpoints: Endpoints) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-
-
-def test_health_says_not_ready_while_a_rebalance_is_stuck(fresh_stack, start_worker):
-    # A frozen member with a long session stalls the group's next rebalance until the
-    # broker gives up on it: the others wait in the join with no partitions.
-    frozen = start_worker("frozen", KAFKA_SESSION_TIMEOUT_S="15")
-    waiter = start_worker("waiter", WORKER_REBALANCE_STUCK_S="2")
-    leaver = start_worker("leaving")
-    _poll(lambda: all(_partitions(w) for w in (frozen, waiter, leaver)), "three shares", 90)
-    assert frozen.proc is not None
-    os.kill(frozen.proc.pid, signal.SIGSTOP)
-    try:
-        leaver.stop()  # a clean leave starts a rebalance at once
-        url = f"http://127.0.0.1:{waiter.port}/health/"
-        stuck = _poll(lambda: _health_cli(url, expect=1), "`greencredit health` to fail", 30)
-        assert "rebalance stuck" in stuck
-    finally:
-        os.kill(frozen.proc.pid, signal.SIGCONT)
-    # Once the frozen member is evicted (or back), the waiter owns partitions and is ready.
-    _poll(lambda: _health_cli(url, expect=0), "`greencredit health` to pass again", 60)
-    assert _partitions(waiter)
-
-
-def _health_cli(url: str, expect: int) -> str | None:
-    """The output of `greencredit health --url URL` if it exited with `expect`."""
-    run = subprocess.run(
-        [sys.executable, "-m", "greencredit", "health", "--url", url],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return run.stdout + run.stderr if run.returncode == expect else None
