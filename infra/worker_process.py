@@ -44,14 +44,7 @@ class WorkerProcess:
         self.port = free_port()
         work_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = work_dir / f"{name}.log"
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
-            "REDIS_URL": endpoints.redis,
-            "WORKER_WEB_PORT": str(self.port),
-            "GREENCREDIT_STATE_DIR": str(work_dir / f"{name}-state"),
-            **env,
-        }
+        self.env = _worker_env(endpoints, work_dir, name, self.port, env)
         self.cwd = work_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -156,14 +149,7 @@ class WorkerPool:
         self.base_port = free_port_range(processes)
         work_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = work_dir / f"{name}.log"
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
-            "REDIS_URL": endpoints.redis,
-            "WORKER_WEB_PORT": str(self.base_port),
-            "GREENCREDIT_STATE_DIR": str(work_dir / f"{name}-state"),
-            **env,
-        }
+        self.env = _worker_env(endpoints, work_dir, name, self.base_port, env)
         self.cwd = work_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -231,3 +217,17 @@ class WorkerPool:
         if not self.log_path.exists():
             return ""
         return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def _worker_env(
+    endpoints: Endpoints, work_dir: Path, name: str, web_port: int, extra: dict[str, str]
+) -> dict[str, str]:
+    """The environment of a worker (or supervisor) process started against `endpoints`."""
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka,
+        "REDIS_URL": endpoints.redis,
+        "WORKER_WEB_PORT": str(web_port),
+        "GREENCREDIT_STATE_DIR": str(work_dir / f"{name}-state"),
+        **extra,
+    }

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from greencredit.streams.jsonform import to_json_form
@@ -193,16 +193,7 @@ class CaseStore:
         now = datetime.now(UTC)
         async with self.engine.begin() as connection:
             inserted = await connection.scalar(
-                insert(db.feedback)
-                .values(
-                    event_id=label.event_id,
-                    case_key=key,
-                    label=label.label,
-                    analyst_id=label.analyst_id,
-                    labelled_at=label.labelled_at,
-                )
-                .on_conflict_do_nothing()
-                .returning(db.feedback.c.event_id)
+                _insert_feedback(key, label).returning(db.feedback.c.event_id)
             )
             if inserted is None:
                 return False
@@ -370,17 +361,7 @@ class CaseStore:
         now = datetime.now(UTC)
         async with self.engine.begin() as connection:
             row = await _row(connection, case_id, None, for_update=True)
-            await connection.execute(
-                insert(db.feedback)
-                .values(
-                    event_id=label.event_id,
-                    case_key=case_id,
-                    label=label.label,
-                    analyst_id=label.analyst_id,
-                    labelled_at=label.labelled_at,
-                )
-                .on_conflict_do_nothing()
-            )
+            await connection.execute(_insert_feedback(case_id, label))
             if row.label is None:
                 await _close_labelled(connection, case_id, label, now)
             await record_audit(
@@ -455,3 +436,18 @@ async def _close_labelled(
             now,
             {"label": label.label, "event_id": label.event_id},
         )
+
+
+def _insert_feedback(key: str, label: CaseLabel) -> Insert:
+    """Insert a label once per feedback event (a replayed event inserts nothing)."""
+    return (
+        insert(db.feedback)
+        .values(
+            event_id=label.event_id,
+            case_key=key,
+            label=label.label,
+            analyst_id=label.analyst_id,
+            labelled_at=label.labelled_at,
+        )
+        .on_conflict_do_nothing()
+    )
