@@ -20,17 +20,14 @@ from redis.exceptions import RedisError
 
 from greencredit.infra.engine_store import (
     DecisionState,
-    Disbursed,
     DisbursementClaim,
     FundingRequest,
-    StoreTtl,
 )
 from greencredit.infra.feature_store import ApplicationKeys
 from greencredit.models.application_checks import application_problem
 from greencredit.models.decision import ApplicationFacts, Decision, LenderFacts, decide
 from greencredit.models.features import ApplicationVelocity
 from greencredit.models.fusion import HardFlag
-from greencredit.models.green import IntegrityState, default_taxonomy
 from greencredit.models.lender_view import LenderView
 from greencredit.models.monitoring import observe_scores
 from greencredit.streams import topics
@@ -48,12 +45,11 @@ from greencredit.streams.records import (
 from .batch import BatchResult
 from .engine import APPLICATION_LR, Engine, Incoming, Outgoing, RedisUnavailable
 from .face_check import FaceOutcome
-from .loans import loan_opening
+from .loans import disbursed_marker, loan_opening
 
 __all__ = ["process_applications"]
 
 log = logging.getLogger(__name__)
-WATCH_AFTER_TERM_S = StoreTtl().case
 
 
 async def process_applications(
@@ -369,7 +365,7 @@ async def _emit_decisions(
         )
         tenant = record["tenant_id"]
         result.opened_loans.append(loan_opening(record, views[tenant].delinquency))
-        result.disbursed.append(_disbursed(record))
+        result.disbursed.append(disbursed_marker(record))
 
 
 async def _claim(
@@ -409,16 +405,6 @@ async def _claim(
             disbursements.pop(i, None)
         elif claim.state == "pending" and claim.payload is not None:
             records[i], disbursements[i] = claimed_records(claim.payload)
-
-
-def _disbursed(record: dict[str, Any]) -> Disbursed:
-    """What record_outcomes marks for a sent disbursement: sent, and a green loan's watch."""
-    if not default_taxonomy().is_green(record["purpose"]):
-        return Disbursed(record["application_id"], record["event_id"])
-    watch = IntegrityState(record["loan_id"], record["purpose"], int(record["amount_minor"]))
-    # Watched for the loan's term, and a case's lifetime after it.
-    ttl = int(record["term_months"]) * 31 * 86_400 + WATCH_AFTER_TERM_S
-    return Disbursed(record["application_id"], record["event_id"], watch, ttl)
 
 
 def _observe(

@@ -7,18 +7,18 @@ re-sends the same deterministic ids instead of losing anything).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import faust
 
 from greencredit.infra.engine_store import Disbursed
 from greencredit.infra.loan_store import LoanOpening
+from greencredit.streams.audit import GENESIS_HASH
+from greencredit.streams.topics import DISBURSEMENTS, LOAN_OPENINGS
 
 from .engine import Engine, Incoming, Outgoing, RedisUnavailable
 from .sink import Sink
@@ -26,7 +26,8 @@ from .sink import Sink
 __all__ = ["BatchResult", "finish_batch", "incoming_from_events", "record_acknowledged"]
 
 log = logging.getLogger(__name__)
-_REDIS_WAIT_CAP_S = 30.0  # longest pause between tries while Redis is down
+# The loan-openings topic is not chained (the disbursements topic holds the audited copy).
+_UNCHAINED = {"prev_hash": GENESIS_HASH, "record_hash": GENESIS_HASH}
 
 
 @dataclass
@@ -51,11 +52,23 @@ async def finish_batch(
     sink: Sink,
     on_acked: Callable[[BatchResult], None] | None = None,
 ) -> None:
-    """Send, await acks, then record done markers, disbursements and pending labels."""
+    """Send, await acks, then open loans, record done markers, disbursements and labels."""
     await engine.emit(result.outputs, sink)
     if on_acked is not None:
         on_acked(result)  # metrics: the moment the broker acknowledged the outputs
-    await record_acknowledged(engine, result)
+    try:
+        await record_acknowledged(engine, result)
+    except RedisUnavailable as exc:
+        # Money went out but Redis cannot open its loans now: hand them to the loan-openings
+        # topic (acknowledged before this batch counts as processed), whose agent opens
+        # them once Redis answers, so the applications go on (scored blind meanwhile).
+        log.error("loans of %d disbursements deferred: %s", len(result.disbursed), exc)
+        deferred = [
+            Outgoing(LOAN_OPENINGS.name, o.key, {**o.record, **_UNCHAINED})
+            for o in result.outputs
+            if o.topic == DISBURSEMENTS.name
+        ]
+        await engine.emit(deferred, sink)
 
 
 async def record_acknowledged(engine: Engine, result: BatchResult) -> None:
@@ -67,10 +80,10 @@ async def record_acknowledged(engine: Engine, result: BatchResult) -> None:
             # Left in place, the work is redone by the next event (same ids): nothing lost.
             log.error("after-emit step failed: %s", type(exc).__name__)
     if result.disbursed:
-        # Money went out: its loans must open before the inputs count as done. Wait out a
-        # Redis outage here rather than re-send: a crash meanwhile leaves the claims
-        # pending, and the redelivery sends the same records and opens the same loans.
-        await _until_redis_answers(engine, "open_loans", partial(_open_loans, engine, result))
+        # Money went out: its loans open before the claims are marked sent and the inputs
+        # done. RedisUnavailable propagates (see finish_batch); a crash part way leaves the
+        # claims pending, and the redelivery sends the same records and opens the same loans.
+        await _open_loans(engine, result)
         return
     if not (result.scored or result.done_event_ids):
         return
@@ -95,20 +108,6 @@ async def _open_loans(engine: Engine, result: BatchResult) -> None:
     # Opened (idempotently) before the claims are marked sent: see record_outcomes.
     await engine.with_retry("open_loans", lambda: engine.loans.open(result.opened_loans))
     await _record_outcomes(engine, result)
-
-
-async def _until_redis_answers(
-    engine: Engine, what: str, call: Callable[[], Awaitable[None]]
-) -> None:
-    delay = engine.settings.redis_retry_base_s
-    while True:
-        try:
-            await call()
-            return
-        except RedisUnavailable as exc:
-            log.error("%s waits for redis (%s), next try in %.1f s", what, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _REDIS_WAIT_CAP_S)
 
 
 def incoming_from_events(events: Sequence[faust.EventT]) -> list[Incoming]:

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
+from greencredit.infra.engine_store import Disbursed, StoreTtl
 from greencredit.infra.loan_store import LoanOpening
 from greencredit.models.delinquency import (
     BehaviourSignal,
@@ -34,6 +35,7 @@ from greencredit.models.delinquency import (
     open_loan,
     step,
 )
+from greencredit.models.green import IntegrityState, default_taxonomy
 from greencredit.streams import topics
 from greencredit.streams.masking import mask_email, mask_phone, pseudonym
 from greencredit.streams.records import escalation_record
@@ -41,12 +43,13 @@ from greencredit.streams.records import escalation_record
 from .batch import BatchResult
 from .engine import Engine, Incoming, Outgoing
 
-__all__ = ["loan_opening", "process_loan_events"]
+__all__ = ["disbursed_marker", "loan_opening", "process_loan_events", "process_loan_openings"]
 
 log = logging.getLogger(__name__)
 _CAS_ATTEMPTS = 8
 _PAGE = 256
 _EPOCH = date(1970, 1, 1)
+_WATCH_AFTER_TERM_S = StoreTtl().case
 
 
 def loan_opening(disbursement: Mapping[str, Any], policy: DelinquencyPolicy) -> LoanOpening:
@@ -74,6 +77,37 @@ def loan_opening(disbursement: Mapping[str, Any], policy: DelinquencyPolicy) -> 
         opened_day=(state.as_of - _EPOCH).days,
         term_days=len(state.instalments) * 31,
     )
+
+
+def disbursed_marker(disbursement: Mapping[str, Any]) -> Disbursed:
+    """What record_outcomes marks for a sent disbursement: sent, and a green loan's watch."""
+    if not default_taxonomy().is_green(disbursement["purpose"]):
+        return Disbursed(disbursement["application_id"], disbursement["event_id"])
+    watch = IntegrityState(
+        disbursement["loan_id"], disbursement["purpose"], int(disbursement["amount_minor"])
+    )
+    # Watched for the loan's term, and a case's lifetime after it.
+    ttl = int(disbursement["term_months"]) * 31 * 86_400 + _WATCH_AFTER_TERM_S
+    return Disbursed(disbursement["application_id"], disbursement["event_id"], watch, ttl)
+
+
+async def process_loan_openings(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+    """Open the loans of disbursements sent while Redis was down (see finish_batch).
+
+    While Redis is still down this raises RedisUnavailable and the runtime waits it out:
+    only this stream stops, and nothing is committed past what is not opened yet.
+    """
+    result = BatchResult()
+    records = [r for _, r in engine.decode_all(messages, result.outputs)]
+    if not records:
+        return result
+    tenants = {r["tenant_id"] for r in records}
+    views = await engine.lender_views(tenants)
+    openings = [loan_opening(r, views[r["tenant_id"]].delinquency) for r in records]
+    await engine.with_retry("open_loans", partial(engine.loans.open, openings))
+    marks = [disbursed_marker(r) for r in records]
+    await engine.with_retry("record_outcomes", partial(engine.store.record_outcomes, marks, {}, []))
+    return result
 
 
 def _domain_event(topic: str, event: dict[str, Any]) -> tuple[str, Any] | None:
@@ -265,6 +299,7 @@ async def process_contacts(engine: Engine, messages: Sequence[Incoming]) -> Batc
 def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the post-loan agents and the daily tick to the Faust app."""
     for topic, name, process in (
+        (topics.LOAN_OPENINGS, "loan_openings", process_loan_openings),
         (topics.REPAYMENTS, "repayments", process_loan_events),
         (topics.LOAN_SERVICING, "loan_servicing", process_loan_events),
         (topics.LOAN_CLOCK, "loan_clock", process_clock),
