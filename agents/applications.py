@@ -201,9 +201,16 @@ async def _decision_state(
         if views[t].funders
     }
     ids = [a["application_id"] for a in applications]
-    return await engine.with_retry(
-        "decision_state", lambda: engine.store.decision_state(ids, funders)
-    )
+    try:
+        return await engine.with_retry(
+            "decision_state", lambda: engine.store.decision_state(ids, funders)
+        )
+    except RedisUnavailable:
+        if routable:
+            raise  # it answered for the features a moment ago: wait for it (the runtime)
+        # Scored blind, nothing can be approved: no claim or funder to honour. (An earlier
+        # delivery's pending claim is honoured by the next delivery that can read it.)
+        return DecisionState({}, {}, {})
 
 
 async def _lender_facts(
