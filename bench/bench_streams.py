@@ -13,8 +13,9 @@ computed), two plots, and the README's table between its markers (bench/report.p
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench.bench_latency import passthrough_latency, pipeline_latency
@@ -195,25 +196,27 @@ def main(
     loads = sorted(loads or [500, 1000])
     load = Load(run=f"bench-{uuid.uuid4().hex[:8]}")
     sinks = [f"bench.{n}-out" for n in ("applications", "transactions", "device-signals")]
+    stages: dict[str, Callable[[Bench], dict[str, Any]]] = {
+        "applications": lambda b: _applications(b, load, applications),
+        "transactions": lambda b: _by_counter(
+            b, TRANSACTIONS, load.transactions(transactions), transactions, "transactions"
+        ),
+        "device_signals": lambda b: _by_counter(
+            b, DEVICE_SIGNALS, load.device_signals(device_signals), device_signals, "device-signals"
+        ),
+        "latency": lambda b: _latency(b, load, loads, seconds),
+        "scaling": lambda b: _scaling(b, load, scaling_applications),
+    }
+    result: dict[str, Any] = {
+        "benchmark": "streams",
+        "setup": "one embedded Tansu broker + Redis; passthrough, workers, generator and"
+        " recorders share the box's cores; each stage starts its own process",
+    }
     with bench_stack([*sinks, "bench.passthrough-in", "bench.passthrough-out"]) as bench:
-        result: dict[str, Any] = {
-            "benchmark": "streams",
-            "setup": "one embedded Tansu broker + Redis; passthrough, workers, generator and"
-            " recorders share the box's cores; each stage starts its own process",
-            "applications": _applications(bench, load, applications),
-            "transactions": _by_counter(
-                bench, TRANSACTIONS, load.transactions(transactions), transactions, "transactions"
-            ),
-            "device_signals": _by_counter(
-                bench,
-                DEVICE_SIGNALS,
-                load.device_signals(device_signals),
-                device_signals,
-                "device-signals",
-            ),
-            "latency": _latency(bench, load, loads, seconds),
-            "scaling": _scaling(bench, load, scaling_applications),
-        }
+        for name, stage in stages.items():
+            # Other work on a shared box skews a stage: say how busy it was when it began.
+            busy = round(os.getloadavg()[0], 2)
+            result[name] = {**stage(bench), "load_average_1_min_at_start": busy}
     result["plots"] = [
         plot_stream_ratios(result, RESULTS_DIR / "streams_ratios.png"),
         plot_stream_latency(result, RESULTS_DIR / "streams_latency.png"),
