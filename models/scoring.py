@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -129,7 +131,9 @@ def affordability_risk(application: Mapping[str, Any]) -> float | None:
 
 def id_check_digit(first17: str) -> str:
     """The check character of a PRC resident ID for its first 17 digits (MOD 11-2)."""
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    if len(first17) != len(_ID_WEIGHTS):
+        raise ValueError(f"expected {len(_ID_WEIGHTS)} digits, got {len(first17)}")
+    total = sum(map(mul, map(int, first17), _ID_WEIGHTS))
     return _ID_CHECK[total % 11]
 
 
@@ -172,9 +176,20 @@ def application_esg_risk(application: Mapping[str, Any]) -> float | None:
 
 def lr_features(bp_row: np.ndarray, context: ApplicationContext) -> dict[str, float]:
     """Feature dict of the online LR: the BP inputs plus the context's numeric features."""
-    features = {name: float(value) for name, value in zip(BP_FEATURE_NAMES, bp_row, strict=True)}
-    features.update({f"ctx_{k}": float(v) for k, v in context.features.items()})
-    return features
+    return _lr_features([float(value) for value in bp_row], context)
+
+
+def _lr_features(bp_row: list[float], context: ApplicationContext) -> dict[str, float]:
+    # bp_row: one row of the batch matrix's tolist(), already Python floats. The names of
+    # the BP inputs and the context's features come as one tuple (few key sets occur).
+    names = _feature_names(tuple(context.features))
+    values = [*bp_row, *map(float, context.features.values())]
+    return dict(zip(names, values, strict=True))
+
+
+@lru_cache(maxsize=64)
+def _feature_names(context_keys: tuple[str, ...]) -> tuple[str, ...]:
+    return (*BP_FEATURE_NAMES, *(f"ctx_{k}" for k in context_keys))
 
 
 class ApplicationScorer:
@@ -235,13 +250,16 @@ class ApplicationScorer:
         indicator_rows: list[dict[str, float]] = []
         rule_codes: list[tuple[str, ...]] = []
         context_codes: list[tuple[str, ...]] = []
-        for i, (application, context) in enumerate(zip(applications, contexts, strict=True)):
+        # Python floats once per column (the same values as float() of each element).
+        bp_list, lr_list = bp_probs.tolist(), lr_probs.tolist()
+        rows = zip(applications, contexts, bp_list, lr_list, strict=True)
+        for application, context, bp_probability, lr_probability in rows:
             id_risk, id_codes = identity_risk(application, _occurred_date(application))
             if context.identity_signals_risk is not None:
                 id_risk = max(id_risk, context.identity_signals_risk)
             indicators = {
-                "bp_default_risk": float(bp_probs[i]),
-                "online_lr_risk": float(lr_probs[i]),
+                "bp_default_risk": bp_probability,
+                "online_lr_risk": lr_probability,
                 "affordability_risk": affordability_risk(application),
                 "identity_risk": id_risk,
                 "device_risk": context.device_risk,
@@ -264,13 +282,14 @@ class ApplicationScorer:
             config.approve_below if t is None else float(t)
             for config, t in zip(configs, thresholds, strict=True)
         ]
+        bp_rows = bp_matrix.tolist()
         return [
             ScoredApplication(
                 result=results[i],
                 indicators=indicator_rows[i],
-                features=lr_features(bp_matrix[i], contexts[i]),
-                bp_default_probability=float(bp_probs[i]),
-                lr_risk=float(lr_probs[i]),
+                features=_lr_features(bp_rows[i], contexts[i]),
+                bp_default_probability=bp_list[i],
+                lr_risk=lr_list[i],
                 model_versions={"bp": self.bp_model.version, "online_lr": lr_models[i].version},
                 config_version=configs[i].version,
                 rule_codes=rule_codes[i] + context_codes[i],
@@ -292,6 +311,7 @@ class ApplicationScorer:
             | {f"ctx_{k}" for c in contexts for k in c.features}
         )
         names = (*BP_FEATURE_NAMES, *context_names)
+        context_keys = [name[len("ctx_") :] for name in context_names]
         risks = np.empty(len(contexts))
         by_model: dict[int, list[int]] = {}
         for i, model in enumerate(lr_models):
@@ -301,11 +321,20 @@ class ApplicationScorer:
             snapshot = self._snapshot(model, names)
             matrix = np.empty((len(indices), len(names)))
             matrix[:, : len(BP_FEATURE_NAMES)] = bp_matrix[indices]
-            for row, i in enumerate(indices):
-                for j, name in enumerate(context_names, start=len(BP_FEATURE_NAMES)):
-                    value = contexts[i].features.get(name[4:])
-                    # An absent feature must not move the logit: put it at the scaler's mean.
-                    matrix[row, j] = snapshot.means[j] if value is None else value
+            # The context columns as one block; an absent feature must not move the logit, so
+            # it is put at the scaler's mean.
+            means = snapshot.means.tolist()
+            features = [contexts[i].features for i in indices]
+            block = [
+                [
+                    means[j] if (value := row.get(name)) is None else value
+                    for j, name in enumerate(context_keys, start=len(BP_FEATURE_NAMES))
+                ]
+                for row in features
+            ]
+            matrix[:, len(BP_FEATURE_NAMES) :] = np.array(block, dtype=np.float64).reshape(
+                len(indices), len(context_keys)
+            )
             risks[indices] = snapshot.predict_matrix(matrix)
         return risks
 
@@ -327,11 +356,11 @@ class ApplicationScorer:
         thresholds: list[float | None],
     ) -> list[FusionResult]:
         # One vectorised fusion call per distinct policy in the batch (usually one lender).
-        matrix = np.full((len(rows), len(INDICATORS)), np.nan)
-        for i, row in enumerate(rows):
-            for j, name in enumerate(INDICATORS):
-                if name in row:
-                    matrix[i, j] = row[name]
+        # Absent indicators are NaN ("not provided"); one array from the batch's rows.
+        nan = math.nan
+        matrix = np.array(
+            [[row.get(name, nan) for name in INDICATORS] for row in rows], dtype=np.float64
+        ).reshape(len(rows), len(INDICATORS))
         groups: dict[FusionPolicy, list[int]] = {}
         for i, config in enumerate(configs):
             groups.setdefault(self.policy(config, adjustments[i], thresholds[i]), []).append(i)
