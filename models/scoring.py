@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -129,7 +130,9 @@ def affordability_risk(application: Mapping[str, Any]) -> float | None:
 
 def id_check_digit(first17: str) -> str:
     """The check character of a PRC resident ID for its first 17 digits (MOD 11-2)."""
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    if len(first17) != len(_ID_WEIGHTS):
+        raise ValueError(f"expected {len(_ID_WEIGHTS)} digits, got {len(first17)}")
+    total = sum(map(mul, map(int, first17), _ID_WEIGHTS))
     return _ID_CHECK[total % 11]
 
 
@@ -172,8 +175,18 @@ def application_esg_risk(application: Mapping[str, Any]) -> float | None:
 
 def lr_features(bp_row: np.ndarray, context: ApplicationContext) -> dict[str, float]:
     """Feature dict of the online LR: the BP inputs plus the context's numeric features."""
-    features = {name: float(value) for name, value in zip(BP_FEATURE_NAMES, bp_row, strict=True)}
-    features.update({f"ctx_{k}": float(v) for k, v in context.features.items()})
+    return _lr_features([float(value) for value in bp_row], context)
+
+
+# The recorded names of the context features ("ctx_" + name), made once.
+_CTX_NAMES = {name: f"ctx_{name}" for name in CONTEXT_FEATURES}
+
+
+def _lr_features(bp_row: list[float], context: ApplicationContext) -> dict[str, float]:
+    # bp_row: one row of the batch matrix's tolist(), already Python floats.
+    features = dict(zip(BP_FEATURE_NAMES, bp_row, strict=True))
+    for name, value in context.features.items():
+        features[_CTX_NAMES.get(name) or f"ctx_{name}"] = float(value)
     return features
 
 
@@ -264,11 +277,12 @@ class ApplicationScorer:
             config.approve_below if t is None else float(t)
             for config, t in zip(configs, thresholds, strict=True)
         ]
+        bp_rows = bp_matrix.tolist()
         return [
             ScoredApplication(
                 result=results[i],
                 indicators=indicator_rows[i],
-                features=lr_features(bp_matrix[i], contexts[i]),
+                features=_lr_features(bp_rows[i], contexts[i]),
                 bp_default_probability=float(bp_probs[i]),
                 lr_risk=float(lr_probs[i]),
                 model_versions={"bp": self.bp_model.version, "online_lr": lr_models[i].version},
@@ -292,6 +306,7 @@ class ApplicationScorer:
             | {f"ctx_{k}" for c in contexts for k in c.features}
         )
         names = (*BP_FEATURE_NAMES, *context_names)
+        context_keys = [name[len("ctx_") :] for name in context_names]
         risks = np.empty(len(contexts))
         by_model: dict[int, list[int]] = {}
         for i, model in enumerate(lr_models):
@@ -301,11 +316,20 @@ class ApplicationScorer:
             snapshot = self._snapshot(model, names)
             matrix = np.empty((len(indices), len(names)))
             matrix[:, : len(BP_FEATURE_NAMES)] = bp_matrix[indices]
-            for row, i in enumerate(indices):
-                for j, name in enumerate(context_names, start=len(BP_FEATURE_NAMES)):
-                    value = contexts[i].features.get(name[4:])
-                    # An absent feature must not move the logit: put it at the scaler's mean.
-                    matrix[row, j] = snapshot.means[j] if value is None else value
+            # The context columns as one block; an absent feature must not move the logit, so
+            # it is put at the scaler's mean.
+            means = snapshot.means.tolist()
+            features = [contexts[i].features for i in indices]
+            block = [
+                [
+                    means[j] if (value := row.get(name)) is None else value
+                    for j, name in enumerate(context_keys, start=len(BP_FEATURE_NAMES))
+                ]
+                for row in features
+            ]
+            matrix[:, len(BP_FEATURE_NAMES) :] = np.array(block, dtype=np.float64).reshape(
+                len(indices), len(context_keys)
+            )
             risks[indices] = snapshot.predict_matrix(matrix)
         return risks
 
@@ -327,11 +351,11 @@ class ApplicationScorer:
         thresholds: list[float | None],
     ) -> list[FusionResult]:
         # One vectorised fusion call per distinct policy in the batch (usually one lender).
-        matrix = np.full((len(rows), len(INDICATORS)), np.nan)
-        for i, row in enumerate(rows):
-            for j, name in enumerate(INDICATORS):
-                if name in row:
-                    matrix[i, j] = row[name]
+        # Absent indicators are NaN ("not provided"); one array from the batch's rows.
+        nan = math.nan
+        matrix = np.array(
+            [[row.get(name, nan) for name in INDICATORS] for row in rows], dtype=np.float64
+        ).reshape(len(rows), len(INDICATORS))
         groups: dict[FusionPolicy, list[int]] = {}
         for i, config in enumerate(configs):
             groups.setdefault(self.policy(config, adjustments[i], thresholds[i]), []).append(i)

@@ -285,6 +285,24 @@ def test_any_valid_application_encodes_to_one_hot_blocks(
         assert sorted(block) == [0.0] * (len(block) - 1) + [1.0]
 
 
+@given(
+    st.lists(
+        st.tuples(_profiles, st.integers(1, 480), st.integers(1, 10**12)), min_size=1, max_size=8
+    )
+)
+def test_the_batch_matrix_is_the_stacked_vectors(
+    rows: list[tuple[dict[str, Any], int, int]],
+) -> None:
+    # The batch encoder builds one array from all rows; it must not differ in a single bit.
+    apps = [
+        {"term_months": term, "requested_amount_minor": amount, "credit_profile": profile}
+        for profile, term, amount in rows
+    ]
+    matrix = applications_to_bp_matrix(apps)
+    assert matrix.dtype == np.float32
+    assert np.array_equal(matrix, np.stack([application_to_bp_features(a) for a in apps]))
+
+
 def test_empty_batch_has_the_model_width() -> None:
     assert applications_to_bp_matrix([]).shape == (0, len(BP_FEATURE_NAMES))
 

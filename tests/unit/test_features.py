@@ -21,12 +21,14 @@ from greencredit.models.features import (
     WindowCounts,
     amount_anomaly,
     application_velocity_risk,
+    application_velocity_risks,
     device_risk,
     device_rules,
     epoch_ms,
     from_epoch_ms,
     geo_mismatch,
     is_night_time,
+    risk_of_device_rules,
     velocity_risk,
 )
 
@@ -88,6 +90,21 @@ def test_application_velocity_is_the_worst_subject():
         device_state=DeviceState("device_x"),
     )
     assert application_velocity_risk(v) == pytest.approx(0.5)
+
+
+_windows = st.builds(WindowCounts, counts, counts, st.one_of(st.none(), counts))
+_velocities = st.builds(
+    ApplicationVelocity, st.just("e"), _windows, _windows, _windows, st.just(DeviceState("d"))
+)
+
+
+@given(st.lists(_velocities, max_size=12), st.sampled_from([APPLICATION_VELOCITY, CARD_VELOCITY]))
+def test_the_batch_velocity_risks_are_the_scalar_ones_bit_for_bit(velocities, limits):
+    # The decision computes the column for its batch; it must equal the per-event function
+    # exactly (== on floats, not approx), also with a week window missing on either side.
+    assert application_velocity_risks(velocities, limits) == [
+        application_velocity_risk(v, limits) for v in velocities
+    ]
 
 
 # --- device rules -----------------------------------------------------------------------------
@@ -156,6 +173,9 @@ def test_rules_combine_as_noisy_or_below_one():
         expected *= 1.0 - weight
     assert device_risk(everything, NOW) == pytest.approx(1.0 - expected)
     assert device_risk(state(is_emulator=True), NOW) < device_risk(everything, NOW) < 1.0
+    # The decision finds the rules once and takes the risk from them: the same number.
+    assert risk_of_device_rules(device_rules(everything, NOW)) == device_risk(everything, NOW)
+    assert risk_of_device_rules(frozenset()) == 0.0
 
 
 def test_device_rules_reject_a_naive_now():
