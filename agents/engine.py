@@ -320,32 +320,42 @@ class Engine:
 
     # -- emitting ---------------------------------------------------------------------------
     async def emit(self, outputs: Sequence[Outgoing], sink: Sink) -> None:
-        """Seal audited records, encode, produce in order and wait for every ack."""
-        sealed: dict[int, dict[str, Any]] = {}
+        """Encode (sealing audited records as they are encoded), produce in order, await acks.
+
+        An output with ``same_as`` re-sends the bytes of that output as they were sealed
+        (under its own topic's schema id), so both topics hold the very same record.
+        """
+        sealed: dict[int, bytes] = {}
         for output in outputs:
-            record = output.record
-            if output.same_as is not None:
-                record = sealed.get(id(output.same_as), output.same_as.record)
-            elif output.topic in _AUDITED:
+            earlier = sealed.get(id(output.same_as)) if output.same_as is not None else None
+            if earlier is not None:
+                value = self.codec.reheader(output.topic, earlier)
+            elif output.same_as is None and output.topic in _AUDITED:
                 if output.partition is None:
                     raise ValueError(f"{output.topic} records need an explicit partition")
-                await self._ensure_chain_head(output.topic, output.partition)
-                record = self.chain.next(record, output.topic, output.partition)
-                sealed[id(output)] = record
-            value = self.codec.encode(output.topic, record, validate=False)
+                head = await self._ensure_chain_head(output.topic, output.partition)
+                value, head = self.codec.encode_sealed(
+                    output.topic, output.record, head, validate=False
+                )
+                self.chain.set_head(output.topic, output.partition, head)
+                sealed[id(output)] = value
+            else:
+                record = output.record if output.same_as is None else output.same_as.record
+                value = self.codec.encode(output.topic, record, validate=False)
             sink.produce(output.topic, output.key.encode(), value, output.partition)
         if outputs:
             await sink.flush()
 
-    async def _ensure_chain_head(self, topic: str, partition: int) -> None:
-        # After a (re)start, continue the chain from the last record Kafka holds.
+    async def _ensure_chain_head(self, topic: str, partition: int) -> str:
+        """The partition's chain head; after a (re)start, the last record_hash in Kafka."""
         if (topic, partition) in self._chain_known:
-            return
+            return self.chain.head(topic, partition)
         head = await asyncio.to_thread(
             last_record_hash, self.kafka_config, topic, partition, self.codec
         )
         self.chain.set_head(topic, partition, head)
         self._chain_known.add((topic, partition))
+        return head
 
     def forget_chain_heads(self) -> None:
         """After a rebalance another worker may have written: re-read heads from Kafka."""

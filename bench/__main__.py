@@ -23,9 +23,8 @@ BENCHMARKS = {
     "face_blacklist": ("bench_face_blacklist", "blacklist match, 100,000 entries"),
     "face": ("bench_face", "face check of a 640x480 photo"),
     "face_streams": ("bench_face_streams", "applications with 25 % selfies vs 0 %, loop stalls"),
-    "pipeline": ("bench_pipeline", "throughput: passthrough, decode-only, full pipeline"),
+    "streams": ("bench_streams", "the engine vs the bare passthrough, every topic, one run"),
     "latency": ("bench_latency", "event-to-decision latency vs offered load"),
-    "scaling": ("bench_scaling", "1 vs 2 workers on loan-applications"),
     "memory": ("bench_memory", "worker RSS over a long mixed stream"),
 }
 
@@ -40,7 +39,27 @@ def _parser() -> argparse.ArgumentParser:
         "--throughput-events",
         type=int,
         default=20_000,
-        help="pipeline, scaling: applications per measurement (20,000)",
+        help="streams: pre-loaded applications (20,000)",
+    )
+    parser.add_argument(
+        "--transactions", type=int, default=30_000, help="streams: transactions (30,000)"
+    )
+    parser.add_argument(
+        "--device-signals", type=int, default=30_000, help="streams: device signals (30,000)"
+    )
+    parser.add_argument(
+        "--scaling-events",
+        type=int,
+        default=10_000,
+        help="streams: applications per worker count (10,000)",
+    )
+    parser.add_argument(
+        "--stream-loads",
+        default="500,1000",
+        help="streams: offered loads for latency, events/s (500,1000)",
+    )
+    parser.add_argument(
+        "--stream-seconds", type=float, default=15.0, help="streams: seconds per load (15)"
     )
     parser.add_argument(
         "--loads",
@@ -56,25 +75,38 @@ def _parser() -> argparse.ArgumentParser:
 def _runner(name: str, args: argparse.Namespace) -> Callable[[], Any]:
     module = importlib.import_module(f"bench.{BENCHMARKS[name][0]}")
     options: dict[str, dict[str, Any]] = {
-        "pipeline": {"events": args.throughput_events},
-        "scaling": {"events": args.throughput_events},
+        "streams": {
+            "applications": args.throughput_events,
+            "transactions": args.transactions,
+            "device_signals": args.device_signals,
+            "loads": args.stream_loads_list,
+            "seconds": args.stream_seconds,
+            "scaling_applications": args.scaling_events,
+        },
         "latency": {"loads": args.loads_list, "seconds": args.seconds},
         "memory": {"events": args.events},
     }
     return lambda: module.main(**options.get(name, {}))
 
 
+def _loads(parser: argparse.ArgumentParser, option: str, text: str) -> list[int]:
+    try:
+        loads = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        parser.error(f"--{option}: comma-separated integers expected, got {text!r}")
+    if not loads or min(loads) <= 0:
+        parser.error(f"--{option}: at least one load, each > 0 events/s")
+    return loads
+
+
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in args.names:
         if name not in BENCHMARKS:
             parser.error(f"unknown benchmark {name!r}: choose from {', '.join(BENCHMARKS)}")
-    try:
-        args.loads_list = sorted({int(x) for x in args.loads.split(",") if x.strip()})
-    except ValueError:
-        parser.error(f"--loads: comma-separated integers expected, got {args.loads!r}")
-    if not args.loads_list or min(args.loads_list) <= 0:
-        parser.error("--loads: at least one load, each > 0 events/s")
-    for option in ("events", "throughput_events", "seconds"):
+    args.loads_list = _loads(parser, "loads", args.loads)
+    args.stream_loads_list = _loads(parser, "stream-loads", args.stream_loads)
+    sizes = ("events", "throughput_events", "seconds", "transactions", "device_signals")
+    for option in (*sizes, "scaling_events", "stream_seconds"):
         if getattr(args, option) <= 0:
             parser.error(f"--{option.replace('_', '-')} must be > 0")
 

@@ -25,9 +25,10 @@ import cv2
 import numpy as np
 import redis.asyncio as aioredis
 
-from bench.harness import Recorder, bench_stack, produce_all, rate_of
+from bench.harness import Recorder, bench_stack, produce_all
 from bench.load import APPLICATIONS, Load
 from bench.results_io import RESULTS_DIR, write_result
+from bench.stats import rate_of
 from greencredit.agents.face_check import FaceChecker
 from greencredit.infra.face_blacklist import FaceBlacklist
 from greencredit.infra.worker_process import WorkerProcess

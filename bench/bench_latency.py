@@ -10,122 +10,55 @@ passthrough is measured the same way on a topic of its own, as context.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    Bench,
-    PacedRun,
-    Recorder,
-    bench_stack,
-    latency_summary,
-    send_paced,
-    start_passthrough,
-    stop_process,
-)
-from bench.load import APPLICATIONS, Load, Outgoing
+from bench.harness import Bench, Recorder, bench_stack, start_passthrough, stop_process
+from bench.load import Load
+from bench.offer import Offer, by_decision, by_value, measure_loads
 from bench.plots import plot_latency
 from bench.results_io import RESULTS_DIR, write_result
 from greencredit.infra.worker_process import WorkerProcess
 from greencredit.streams.codec import AvroCodec
 
-__all__ = ["crossing", "main"]
+__all__ = ["crossing", "main", "passthrough_latency", "pipeline_latency"]
 
 RESULTS = RESULTS_DIR / "latency.json"
 PLOT = RESULTS_DIR / "latency_vs_load.png"
 PASS_IN, PASS_OUT = "bench.passthrough-in", "bench.passthrough-out"
 DECISIONS = "greencredit.decisions"
-WARM_UP = 200  # events before the first load: joins, model loading, first batches
 THRESHOLD_MS = 100.0
 
 
-class _Offer:
-    """Offers loads to one consumer and matches its outputs to what was sent."""
-
-    def __init__(
-        self,
-        kafka: str,
-        load: Load,
-        recorder: Recorder,
-        topic: str | None,
-        match: Callable[[PacedRun, list[tuple[bytes, int]]], list[float]],
-        first_customer: int = 0,
-    ) -> None:
-        self.kafka, self.load, self.recorder, self.topic = kafka, load, recorder, topic
-        self.match = match
-        self.next_n = first_customer
-        self.expected = 0
-
-    def _build(self, base: int) -> Callable[[int, datetime], Outgoing]:
-        return lambda i, due: self.load.encode(APPLICATIONS, self.load.application(base + i, due))
-
-    def run(self, rate: int, seconds: float) -> tuple[PacedRun, list[tuple[bytes, int]], int]:
-        start = len(self.recorder.messages)
-        paced = send_paced(self.kafka, self._build(self.next_n), rate, seconds, self.topic)
-        count = len(paced.scheduled_by_id)
-        self.next_n += count
-        self.expected += count
-        # Drain: at most a minute plus the time a slow pipeline (200/s) would need.
-        seen = self.recorder.collect(self.expected, 60 + count / 200)
-        return paced, self.recorder.messages[start:seen], count
-
-
-def _measure(offer: _Offer, loads: list[int], seconds: float) -> list[dict[str, Any]]:
-    offer.run(50, WARM_UP / 50)
-    points = []
-    for rate in loads:
-        paced, outputs, count = offer.run(rate, seconds)
-        latencies = offer.match(paced, outputs)
-        points.append(
-            {
-                "offered_events_per_second": rate,
-                "seconds": seconds,
-                "generator_events_per_second": round(paced.achieved_rate, 1),
-                "generator_max_behind_ms": round(paced.max_behind_ms, 1),
-                **latency_summary(latencies, count),
-            }
-        )
-        print(f"  {rate}/s: {points[-1]}", flush=True)
-    return points
-
-
-def _by_value(paced: PacedRun, outputs: list[tuple[bytes, int]]) -> list[float]:
-    return [ts - paced.scheduled_by_value[v] for v, ts in outputs if v in paced.scheduled_by_value]
-
-
-def _by_decision(codec: AvroCodec) -> Callable[[PacedRun, list[tuple[bytes, int]]], list[float]]:
-    def match(paced: PacedRun, outputs: list[tuple[bytes, int]]) -> list[float]:
-        latencies: list[float] = []
-        for value, ts in outputs:
-            app_id = codec.decode(value).value["application_event_id"]
-            if app_id in paced.scheduled_by_id:
-                latencies.append(ts - paced.scheduled_by_id[app_id])
-        return latencies
-
-    return match
-
-
-def _passthrough(bench: Bench, load: Load, loads: list[int], seconds: float) -> list[dict]:
-    recorder = Recorder(bench.endpoints.kafka, PASS_OUT)
+def passthrough_latency(
+    bench: Bench, load: Load, loads: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    """The bare passthrough's latency per load, on topics of its own."""
+    recorder = Recorder(bench.endpoints.kafka, PASS_OUT, from_end=True)
     proc = start_passthrough(bench, "passthrough", PASS_IN, PASS_OUT)
-    offer = _Offer(bench.endpoints.kafka, load, recorder, PASS_IN, _by_value)
+    offer = Offer(bench.endpoints.kafka, load, recorder, PASS_IN, by_value)
     try:
-        return _measure(offer, loads, seconds)
+        return measure_loads(offer, loads, seconds)
     finally:
         stop_process(proc)
         recorder.close()
 
 
-def _pipeline(bench: Bench, load: Load, loads: list[int], seconds: float) -> list[dict]:
-    recorder = Recorder(bench.endpoints.kafka, DECISIONS)
-    worker = WorkerProcess(bench.endpoints, bench.work, "bench-worker").start()
-    # Customers from 10 million on: never seen by the passthrough run.
-    offer = _Offer(bench.endpoints.kafka, load, recorder, None, _by_decision(AvroCodec()), 10**7)
+def pipeline_latency(
+    bench: Bench, load: Load, loads: list[int], seconds: float, first_customer: int = 10**7
+) -> list[dict[str, Any]]:
+    """One worker's event-to-decision latency per load.
+
+    Customers from `first_customer` on (10 million): never seen by the passthrough run, so
+    no ID number applies twice.
+    """
+    recorder = Recorder(bench.endpoints.kafka, DECISIONS, from_end=True)
+    worker = WorkerProcess(bench.endpoints, bench.work, "bench-latency-worker").start()
+    codec = AvroCodec()
+    offer = Offer(bench.endpoints.kafka, load, recorder, None, by_decision(codec), first_customer)
     try:
         worker.wait_assigned(90)
-        return _measure(offer, loads, seconds)
+        return measure_loads(offer, loads, seconds)
     finally:
         worker.stop()
         recorder.close()
@@ -172,9 +105,9 @@ def main(
     load = Load(run=f"bench-{uuid.uuid4().hex[:8]}")
     with bench_stack([PASS_IN, PASS_OUT]) as bench:
         print("passthrough", flush=True)
-        passthrough = _passthrough(bench, load, loads, seconds)
+        passthrough = passthrough_latency(bench, load, loads, seconds)
         print("pipeline", flush=True)
-        pipeline = _pipeline(bench, load, loads, seconds)
+        pipeline = pipeline_latency(bench, load, loads, seconds)
     at_500 = next((p for p in pipeline if p["offered_events_per_second"] == 500), None)
     result: dict[str, Any] = {
         "benchmark": "latency_vs_load",

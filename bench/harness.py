@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -27,7 +26,6 @@ from bench.load import Outgoing
 from greencredit.infra.embedded import EmbeddedStack, StackState, free_port
 from greencredit.infra.endpoints import Endpoints
 from greencredit.infra.topic_admin import ensure_topics
-from greencredit.models.stats import percentile
 
 __all__ = [
     "Bench",
@@ -35,9 +33,7 @@ __all__ = [
     "Recorder",
     "bench_stack",
     "bulk_producer",
-    "latency_summary",
     "produce_all",
-    "rate_of",
     "send_paced",
     "start_passthrough",
     "stop_process",
@@ -176,9 +172,14 @@ def send_paced(
 
 
 class Recorder:
-    """Reads a topic from its start, keeping every message's value and timestamp (ms)."""
+    """Reads a topic, keeping every message's value and timestamp (ms).
 
-    def __init__(self, kafka: str, topic: str) -> None:
+    From the topic's start, or with `from_end` from what is its end now (the offsets are
+    resolved here, so nothing produced after the constructor returns is missed): stages
+    that share one broker then see only their own records.
+    """
+
+    def __init__(self, kafka: str, topic: str, from_end: bool = False) -> None:
         self.topic = topic
         self.messages: list[tuple[bytes, int]] = []
         self._consumer = Consumer(
@@ -186,7 +187,13 @@ class Recorder:
             | {"enable.auto.commit": False, "fetch.wait.max.ms": 10}
         )
         meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
-        self._consumer.assign([TopicPartition(topic, p, -2) for p in meta.partitions])
+        starts = []
+        for p in meta.partitions:
+            start = -2  # OFFSET_BEGINNING
+            if from_end:
+                start = self._consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+            starts.append(TopicPartition(topic, p, start))
+        self._consumer.assign(starts)
 
     def collect(self, total: int, timeout: float) -> int:
         """Read until `total` messages were seen since creation or `timeout` s; the count."""
@@ -202,12 +209,23 @@ class Recorder:
         self._consumer.close()
 
 
-def start_passthrough(bench: Bench, stage: str, source: str, sink: str) -> subprocess.Popen[bytes]:
-    """The bare Faust app of bench/passthrough_app.py ("passthrough" or "decode")."""
+def start_passthrough(
+    bench: Bench,
+    stage: str,
+    source: str,
+    sink: str,
+    web_port: int | None = None,
+    app_id: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """The bare Faust app of bench/passthrough_app.py ("passthrough" or "decode").
+
+    `web_port` serves its /health/ page; `app_id` (its consumer group) defaults to the stage.
+    """
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bench.endpoints.kafka,
-        "WORKER_WEB_PORT": str(free_port()),
+        "WORKER_WEB_PORT": str(web_port or free_port()),
+        "BENCH_APP_ID": app_id or f"bench-{stage}",
         "PYTHONPATH": str(ROOT),
         "BENCH_STAGE": stage,
         "BENCH_SOURCE_TOPIC": source,
@@ -231,24 +249,3 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
-
-
-def rate_of(stamps: Iterable[int]) -> float:
-    """Messages per second between the first and the last timestamp (ms)."""
-    ordered = sorted(stamps)
-    span = (ordered[-1] - ordered[0]) / 1000 if ordered else 0
-    return (len(ordered) - 1) / span if span > 0 else 0.0
-
-
-def latency_summary(latencies_ms: list[float], offered: int) -> dict[str, Any]:
-    """p50/p95/p99/max/mean of the observed latencies; missing ones are counted, not guessed."""
-    ordered = sorted(latencies_ms)
-    if not ordered:
-        return {"offered": offered, "observed": 0}
-    return {
-        "offered": offered,
-        "observed": len(ordered),
-        **{f"p{q}_ms": round(percentile(ordered, q) or 0.0, 1) for q in (50, 95, 99)},
-        "max_ms": round(ordered[-1], 1),
-        "mean_ms": round(sum(ordered) / len(ordered), 1),
-    }

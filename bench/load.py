@@ -111,6 +111,24 @@ class Load:
         for n in range(start, start + count):
             yield self.encode(APPLICATIONS, self.application(n))
 
+    def transactions(self, count: int, start: int = 0) -> Iterator[Outgoing]:
+        """`count` encoded card payments, PAYMENTS_PER_CUSTOMER per customer from `start`."""
+        now = datetime.now(UTC)
+        card = ""
+        for i in range(start, start + count):
+            n, k = divmod(i, PAYMENTS_PER_CUSTOMER)
+            if k == 0 or not card:
+                card = self._card(n, now)
+            yield self.encode(TRANSACTIONS, self._payment(n, k, card, now))
+
+    def device_signals(self, count: int, start: int = 0) -> Iterator[Outgoing]:
+        """`count` encoded device signals, one per customer from `start`."""
+        now = datetime.now(UTC)
+        for n in range(start, start + count):
+            header = envelope(self.run, self.tenant, "device", n, now)
+            event = device_signal_event(header, _device(self.run, n), _customer(self.run, n))
+            yield self.encode(DEVICE_SIGNALS, event)
+
     def mixed(self, count: int, start: int = 0) -> Iterator[Outgoing]:
         """`count` events: per customer a device signal, the application, card payments."""
         sent = 0
@@ -132,18 +150,25 @@ class Load:
         yield self.encode(APPLICATIONS, application)
         card = application["applicant"]["bank_card_number"]
         for i in range(PAYMENTS_PER_CUSTOMER):
-            merchant, mcc, median = self.rng.choice(_SHOPS)
-            payment = transaction_event(
-                envelope(self.run, self.tenant, "payment", f"{n}-{i}", now),
-                transaction_id=f"tx-{self.run}-{n}-{i}",
-                customer_id=customer,
-                card_number=card,
-                amount_minor=int(median * 100 * self.rng.lognormvariate(0, 0.5)),
-                merchant_id=merchant,
-                mcc=mcc,
-                device_id=device,
-            )
-            yield self.encode(TRANSACTIONS, payment)
+            yield self.encode(TRANSACTIONS, self._payment(n, i, card, now))
+
+    def _card(self, n: int, at: datetime) -> str:
+        # The applicant's card as in the mixed stream: the identity holds it.
+        age = german_row_to_application(self.rows[n % len(self.rows)])["credit_profile"]
+        return self.identity(n, age["age_years"], at.date()).bank_card_number
+
+    def _payment(self, n: int, i: int, card: str, at: datetime) -> dict[str, Any]:
+        merchant, mcc, median = self.rng.choice(_SHOPS)
+        return transaction_event(
+            envelope(self.run, self.tenant, "payment", f"{n}-{i}", at),
+            transaction_id=f"tx-{self.run}-{n}-{i}",
+            customer_id=_customer(self.run, n),
+            card_number=card,
+            amount_minor=int(median * 100 * self.rng.lognormvariate(0, 0.5)),
+            merchant_id=merchant,
+            mcc=mcc,
+            device_id=_device(self.run, n),
+        )
 
 
 def _customer(run: str, n: int) -> str:

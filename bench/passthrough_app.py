@@ -1,14 +1,19 @@
-"""Bare Faust apps the real pipeline is compared with: copy, or decode then copy.
+"""Bare Faust apps the real pipeline is compared with: copy, decode then copy, or consume.
 
 Same broker settings, batching and raw-bytes topics as the engine. `BENCH_STAGE` picks
 what is done per message: "passthrough" only copies it to the sink topic; "decode" also
 decodes its Avro body (the engine's first step), so the gaps between the stages and the
-engine are the costs of decoding and of everything after it.
+engine are the costs of decoding and of everything after it; "consume" writes nothing,
+which is Faust's floor for a path such as transactions that mostly emits nothing.
+
+Like the worker, it serves GET /health/ with `processed_by_topic` (input messages whose
+copies the broker acknowledged), so a benchmark can time both the same way.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import faust
 
@@ -16,8 +21,8 @@ from greencredit.agents.kafka_compat import bound_fetch_wait
 from greencredit.streams.codec import AvroCodec
 
 STAGE = os.environ.get("BENCH_STAGE", "passthrough")
-if STAGE not in ("passthrough", "decode"):
-    raise SystemExit(f"BENCH_STAGE must be passthrough or decode, not {STAGE!r}")
+if STAGE not in ("passthrough", "decode", "consume"):
+    raise SystemExit(f"BENCH_STAGE must be passthrough, decode or consume, not {STAGE!r}")
 SOURCE = os.environ.get("BENCH_SOURCE_TOPIC", "greencredit.loan-applications")
 SINK = os.environ.get("BENCH_SINK_TOPIC", "bench.passthrough-out")
 
@@ -25,7 +30,7 @@ SINK = os.environ.get("BENCH_SINK_TOPIC", "bench.passthrough-out")
 bound_fetch_wait(int(os.environ.get("KAFKA_FETCH_MAX_WAIT_MS", "10")))
 _SESSION = 6.0
 app = faust.App(
-    f"bench-{STAGE}",
+    os.environ.get("BENCH_APP_ID", f"bench-{STAGE}"),
     broker=f"kafka://{os.environ['KAFKA_BOOTSTRAP_SERVERS']}",
     store="memory://",
     broker_session_timeout=_SESSION,
@@ -44,6 +49,12 @@ sink = app.topic(
     SINK, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
 )
 codec = AvroCodec()
+processed_by_topic: Counter[str] = Counter()
+
+
+@app.page("/health/")
+async def health(web, request):
+    return web.json({"pid": os.getpid(), "processed_by_topic": dict(processed_by_topic)})
 
 
 @app.agent(source)
@@ -57,6 +68,8 @@ async def passthrough(stream):
                 key=e.message.key, value=e.message.value, partition=e.message.partition, force=True
             )
             for e in events
+            if STAGE != "consume"
         ]
         for future in pending:
             await future
+        processed_by_topic.update(e.message.topic for e in events)

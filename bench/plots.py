@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_latency", "plot_memory", "plot_throughput"]
+__all__ = ["plot_latency", "plot_memory", "plot_stream_latency", "plot_stream_ratios"]
 
 
 def _pyplot() -> Any:
@@ -32,30 +32,65 @@ def _save(plt: Any, fig: Any, path: Path) -> str:
     return path.name
 
 
-def plot_throughput(result: dict[str, Any], path: Path) -> str | None:
-    """Bars: events/s per stage, each labelled with its share of the passthrough."""
+def plot_stream_ratios(result: dict[str, Any], path: Path) -> str | None:
+    """Bars: pipeline / passthrough per input topic, with each topic's target."""
     plt = _pyplot()
     if plt is None:
         return None
-    rates = result["events_per_second"]
-    names = ["passthrough", "decode_only", "pipeline"]
-    values = [rates[n] for n in names]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bars = ax.bar(["bare passthrough", "decode only", "full pipeline"], values, color="#4c78a8")
-    for bar, value in zip(bars, values, strict=True):
-        share = value / values[0]
+    sections = [("applications", "applications"), ("transactions", "transactions")]
+    sections.append(("device_signals", "device signals"))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for x, (key, _) in enumerate(sections):
+        section = result[key]
+        bar = ax.bar(x, section["ratio"], color="#4c78a8" if section["met"] else "#e45756")[0]
+        ax.hlines(section["target_min"], x - 0.4, x + 0.4, colors="black", linestyles="--")
         ax.annotate(
-            f"{value:,} ev/s\n{share:.2f}x",
-            (bar.get_x() + bar.get_width() / 2, value),
+            f"{section['ratio']:.2f}x\n{section['pipeline_events_per_second']:,}"
+            f" / {section['passthrough_events_per_second']:,}/s",
+            (bar.get_x() + bar.get_width() / 2, section["ratio"]),
             ha="center",
             va="bottom",
+            fontsize=8,
         )
-    target = result["targets"]["pipeline_vs_passthrough"] * values[0]
-    ax.axhline(target, color="#e45756", linestyle="--", label="target: 0.8x passthrough")
-    ax.set_ylabel("loan applications per second")
-    ax.set_ylim(0, max(values) * 1.25)
-    ax.set_title(f"Throughput per stage ({result['events']:,} applications, one worker)")
-    ax.legend(loc="upper right")
+    ax.set_xticks(range(len(sections)), [label for _, label in sections])
+    ax.set_ylabel("pipeline / bare Faust passthrough")
+    ax.set_ylim(0, max(1.0, *(result[k]["ratio"] for k, _ in sections)) * 1.3)
+    ax.set_title("Throughput against the passthrough, one run (dashed: target)")
+    return _save(plt, fig, path)
+
+
+def plot_stream_latency(result: dict[str, Any], path: Path) -> str | None:
+    """Bars: p50 and p99 per offered load, worker and passthrough, with the p99 target."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    latency = result["latency"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    series = [
+        ("pipeline", "p50_ms", "#9ecae9"),
+        ("pipeline", "p99_ms", "#4c78a8"),
+        ("passthrough", "p50_ms", "#d9d9d9"),
+        ("passthrough", "p99_ms", "#888888"),
+    ]
+    loads = [p["offered_events_per_second"] for p in latency["pipeline"]]
+    width = 0.8 / len(series)
+    for i, (stage, key, color) in enumerate(series):
+        by_load = {p["offered_events_per_second"]: p.get(key) or 0 for p in latency[stage]}
+        xs = [x + (i - 1.5) * width for x in range(len(loads))]
+        ax.bar(
+            xs, [by_load.get(n, 0) for n in loads], width, color=color, label=f"{stage} {key[:-3]}"
+        )
+    ax.axhline(
+        latency["target_p99_ms_at_500"],
+        color="#e45756",
+        linestyle="--",
+        label="p99 target at 500/s",
+    )
+    ax.set_xticks(range(len(loads)), [f"{n:,}/s" for n in loads])
+    ax.set_yscale("log")
+    ax.set_ylabel("event timestamp -> output record (ms, log)")
+    ax.set_title("Application latency at offered loads")
+    ax.legend(fontsize=7)
     return _save(plt, fig, path)
 
 

@@ -1,8 +1,9 @@
 """Read audit chains back from Kafka: a partition's head hash, and whole partitions to verify.
 
 A restarted writer continues its partitions' chains from the last record already in
-Kafka (``last_record_hash``); ``greencredit audit verify`` reads every record of a
-partition in offset order (``read_partition``, ``verify_partition``).
+Kafka (``last_record_hash``, read from the message's bytes); ``greencredit audit
+verify`` reads every message of a partition in offset order (``read_partition``) and
+checks the stored bytes against the rule of streams/audit.py (``verify_partition``).
 
 Consumers here never join a group: they assign partitions directly, so there is no
 join wait and no committed offsets. Any topic name is accepted (not only registered
@@ -21,12 +22,23 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from greencredit.streams.audit import GENESIS_HASH, ChainReport, verify_chain
-from greencredit.streams.codec import AvroCodec, DecodedEvent
+from greencredit.streams.audit import (
+    GENESIS_HASH,
+    ChainEntry,
+    ChainLayoutError,
+    ChainReport,
+    NotChained,
+    chain_entry,
+    chain_tail,
+    check_chain_layout,
+    verify_chain,
+)
+from greencredit.streams.codec import HEADER_SIZE, AvroCodec, DecodedEvent
 from greencredit.streams.errors import CodecError
 
 __all__ = [
     "PartitionAudit",
+    "entry_of_message",
     "last_record_hash",
     "partitions_of",
     "read_partition",
@@ -89,10 +101,34 @@ def last_record_hash(
     if not tail:
         return GENESIS_HASH
     offset, last = tail[0]
-    head = codec.decode(last).value.get("record_hash")
-    if not isinstance(head, str):
-        raise CodecError(f"{topic}[{partition}]@{offset} is not a chained record")
-    return head
+    if last is None:
+        raise CodecError(f"{topic}[{partition}]@{offset} is a tombstone, not a chained record")
+    try:
+        _, writer = codec.writer_of(last)
+        check_chain_layout(writer.raw)
+        # Both rules keep record_hash in the last 64 bytes, so legacy heads read the same.
+        return chain_tail(memoryview(last)[HEADER_SIZE:])[1]
+    except (ChainLayoutError, NotChained) as exc:
+        raise CodecError(f"{topic}[{partition}]@{offset} is not a chained record: {exc}") from None
+
+
+def entry_of_message(codec: AvroCodec, data: bytes | None) -> ChainEntry | str:
+    """What verification needs from one message, or why it is not a chained record."""
+    if data is None:
+        return "message has no value (tombstone)"
+    try:
+        event = codec.decode(data)
+        writer = codec.ids.writer_schema(event.schema_id)
+        check_chain_layout(writer.raw)
+        return chain_entry(
+            memoryview(data)[HEADER_SIZE:],
+            codec.fingerprint(event.schema_id),
+            _as_written(codec, event),
+        )
+    except CodecError as exc:
+        return f"message does not decode as a record ({exc.error_type})"
+    except (ChainLayoutError, NotChained) as exc:
+        return f"not a chained record: {exc}"
 
 
 def read_partition(
@@ -101,12 +137,13 @@ def read_partition(
     partition: int,
     codec: AvroCodec,
     timeout: float = 10.0,
-) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """(offset, record) for every message in the partition, in offset order.
+) -> Iterator[tuple[int, ChainEntry | str]]:
+    """(offset, chain entry) for every message in the partition, in offset order.
 
     Stops at the first end of partition, so later writes do not keep it going. A
-    message that does not decode yields None (verify_chain reports it). Raises
-    TimeoutError if the end is not reached: a short read must never pass as verified.
+    message that is not a chained record yields the reason (verify_chain reports it).
+    Raises TimeoutError if the end is not reached: a short read must never pass as
+    verified.
     """
     with _group_less_consumer(client_config) as consumer:
         # An explicit offset: starting at OFFSET_BEGINNING costs librdkafka a 0.5 s
@@ -116,18 +153,16 @@ def read_partition(
         )
         consumer.assign([TopicPartition(topic, partition, low)])
         for offset, data in _to_end_of_partition(consumer, topic, partition, timeout):
-            try:
-                yield offset, _as_written(codec, codec.decode(data))
-            except CodecError:
-                yield offset, None
+            yield offset, entry_of_message(codec, data)
 
 
 def _as_written(codec: AvroCodec, event: DecodedEvent) -> dict[str, Any]:
-    """The record with the writer schema's top-level fields only.
+    """The record with the writer schema's top-level fields only (for the legacy rule).
 
-    The producer hashed the record in its writer schema's shape; fields a newer reader
-    schema adds (with their defaults) were not part of it. A field removed by a newer
-    schema cannot be restored here: such records fail verification.
+    A legacy producer hashed the record in its writer schema's shape; fields a newer
+    reader schema adds (with their defaults) were not part of it. A field removed by a
+    newer schema cannot be restored here: such legacy records fail verification. The
+    byte rule has no such limit: it hashes the stored bytes.
     """
     written = codec.ids.writer_schema(event.schema_id).raw["fields"]
     return {f["name"]: event.value[f["name"]] for f in written if f["name"] in event.value}
@@ -180,9 +215,9 @@ def verify_partition(
     first = next(records, None)
     if first is None:
         return PartitionAudit(partition, None, verify_chain([]))
-    offset, record = first
+    offset, entry = first
     start = GENESIS_HASH
-    if offset > 0 and record is not None and isinstance(record.get("prev_hash"), str):
-        start = record["prev_hash"]
+    if offset > 0 and isinstance(entry, ChainEntry):
+        start = entry.prev_hash
     report = verify_chain(itertools.chain([first], records), start_hash=start)
     return PartitionAudit(partition, offset, report)

@@ -34,7 +34,13 @@ from .green import GreenTaxonomy, co2e_avoided_kg, default_taxonomy, price, rout
 from .lender_view import LenderView
 from .online_lr import OnlineRiskModel
 from .pricing import Instalment, loan_schedule
-from .scoring import IDENTITY_RULE_CODES, ApplicationContext, ApplicationScorer, ScoredApplication
+from .scoring import (
+    CONTEXT_FEATURES,
+    IDENTITY_RULE_CODES,
+    ApplicationContext,
+    ApplicationScorer,
+    ScoredApplication,
+)
 
 __all__ = [
     "BLOCKING_DEVICE_RULES",
@@ -189,14 +195,14 @@ def _velocity_context(
     )
     if velocity_risk >= VELOCITY_BURST_AT:
         flags.add(HardFlag.VELOCITY_BURST)
-    device, last_24h = velocity.device, "apps_per_device_24h"
+    device = velocity.device
     return ApplicationContext(
         device_risk=risk_of_device_rules(rules),
         velocity_risk=velocity_risk,
         flags=frozenset(flags),
         features={
             "apps_per_device_1h": float(device.last_1h),
-            last_24h: float(device.last_24h),
+            "apps_per_device_24h": float(device.last_24h),
             "apps_per_device_7d": float(device.last_7d or 0),
             "apps_per_id_24h": float(velocity.id_number.last_24h),
             "apps_per_phone_24h": float(velocity.phone.last_24h),
@@ -276,8 +282,11 @@ def decide(
                 contexts[i], flags=contexts[i].flags | {HardFlag.FUNDING_UNAVAILABLE}
             )
         # Only the unfunded rows again: a row's score does not depend on the rest of its
-        # batch (the batch-invariance tests hold the scorer to that).
-        for i, item in zip(unfunded, score(unfunded), strict=True):
+        # batch (the batch-invariance tests hold the scorer to that) as long as the LR's
+        # columns are the fixed context features. A given context with other features adds
+        # columns for the whole batch, which can move a sum's last bit: then all rows again.
+        rows = unfunded if _fixed_columns(contexts) else range(len(applications))
+        for i, item in zip(rows, score(rows), strict=True):
             scored[i] = item
     return [
         _decision(application, item, context, funder, lender, taxonomy)
@@ -285,6 +294,14 @@ def decide(
             applications, scored, contexts, funders, lender_of, strict=True
         )
     ]
+
+
+def _fixed_columns(contexts: Sequence[ApplicationContext]) -> bool:
+    """No context has a feature beyond the scorer's fixed set (its LR columns are fixed)."""
+    return all(c.features.keys() <= _CONTEXT_FEATURE_SET for c in contexts)
+
+
+_CONTEXT_FEATURE_SET = frozenset(CONTEXT_FEATURES)
 
 
 # A lender with funders none of which can take the loan (as opposed to None: no funders).

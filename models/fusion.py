@@ -242,6 +242,11 @@ _NO_INDICATORS_REASON = Reason(NO_INDICATORS, "", 0.0)
 # tuple.__new__ skips the generated Reason.__new__ and _make's length check, about 40% faster;
 # safe because _assemble always passes (code, indicator, contribution) triples.
 _new_reason = cast("Callable[[tuple[str, str, float]], Reason]", partial(tuple.__new__, Reason))
+# The same for the one result per event.
+_new_result = cast(
+    "Callable[[tuple[float, Decision, tuple[Reason, ...], tuple[str, ...]]], FusionResult]",
+    partial(tuple.__new__, FusionResult),
+)
 
 
 @lru_cache(maxsize=64)
@@ -397,7 +402,7 @@ def _assemble(
             prefix, forced_by, floor = _flag_effect(frozenset(row_flags))
             severity = max(severity, floor)
             reasons = prefix + reasons
-        results.append(FusionResult(score, _DECISIONS[severity], reasons, forced_by))
+        results.append(_new_result((score, _DECISIONS[severity], reasons, forced_by)))
     return results
 
 

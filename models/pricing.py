@@ -80,12 +80,23 @@ def due_dates(start: date, term_months: int) -> list[date]:
 def _due_dates(start: date, term_months: int) -> tuple[date, ...]:
     # Cached: the loans of one day share their start, and terms are few (6, 12, 24, ...).
     dates = []
+    day = start.day
     for k in range(1, term_months + 1):
-        month_index = start.month - 1 + k
-        year, month = start.year + month_index // 12, month_index % 12 + 1
-        day = min(start.day, calendar.monthrange(year, month)[1])
-        dates.append(date(year, month, day))
+        years, month_index = divmod(start.month - 1 + k, 12)
+        year, month = start.year + years, month_index + 1
+        # Every month has 28 days; only later days may need clamping to the month's end.
+        clamped = day if day <= 28 else min(day, _month_length(year, month))
+        dates.append(date(year, month, clamped))
     return tuple(dates)
+
+
+_MONTH_LENGTHS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _month_length(year: int, month: int) -> int:
+    if month == 2 and calendar.isleap(year):
+        return 29
+    return _MONTH_LENGTHS[month]
 
 
 def loan_schedule(

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from operator import mul
 from typing import Any
 
@@ -178,16 +179,17 @@ def lr_features(bp_row: np.ndarray, context: ApplicationContext) -> dict[str, fl
     return _lr_features([float(value) for value in bp_row], context)
 
 
-# The recorded names of the context features ("ctx_" + name), made once.
-_CTX_NAMES = {name: f"ctx_{name}" for name in CONTEXT_FEATURES}
-
-
 def _lr_features(bp_row: list[float], context: ApplicationContext) -> dict[str, float]:
-    # bp_row: one row of the batch matrix's tolist(), already Python floats.
-    features = dict(zip(BP_FEATURE_NAMES, bp_row, strict=True))
-    for name, value in context.features.items():
-        features[_CTX_NAMES.get(name) or f"ctx_{name}"] = float(value)
-    return features
+    # bp_row: one row of the batch matrix's tolist(), already Python floats. The names of
+    # the BP inputs and the context's features come as one tuple (few key sets occur).
+    names = _feature_names(tuple(context.features))
+    values = [*bp_row, *map(float, context.features.values())]
+    return dict(zip(names, values, strict=True))
+
+
+@lru_cache(maxsize=64)
+def _feature_names(context_keys: tuple[str, ...]) -> tuple[str, ...]:
+    return (*BP_FEATURE_NAMES, *(f"ctx_{k}" for k in context_keys))
 
 
 class ApplicationScorer:
@@ -248,13 +250,16 @@ class ApplicationScorer:
         indicator_rows: list[dict[str, float]] = []
         rule_codes: list[tuple[str, ...]] = []
         context_codes: list[tuple[str, ...]] = []
-        for i, (application, context) in enumerate(zip(applications, contexts, strict=True)):
+        # Python floats once per column (the same values as float() of each element).
+        bp_list, lr_list = bp_probs.tolist(), lr_probs.tolist()
+        rows = zip(applications, contexts, bp_list, lr_list, strict=True)
+        for application, context, bp_probability, lr_probability in rows:
             id_risk, id_codes = identity_risk(application, _occurred_date(application))
             if context.identity_signals_risk is not None:
                 id_risk = max(id_risk, context.identity_signals_risk)
             indicators = {
-                "bp_default_risk": float(bp_probs[i]),
-                "online_lr_risk": float(lr_probs[i]),
+                "bp_default_risk": bp_probability,
+                "online_lr_risk": lr_probability,
                 "affordability_risk": affordability_risk(application),
                 "identity_risk": id_risk,
                 "device_risk": context.device_risk,
@@ -283,8 +288,8 @@ class ApplicationScorer:
                 result=results[i],
                 indicators=indicator_rows[i],
                 features=_lr_features(bp_rows[i], contexts[i]),
-                bp_default_probability=float(bp_probs[i]),
-                lr_risk=float(lr_probs[i]),
+                bp_default_probability=bp_list[i],
+                lr_risk=lr_list[i],
                 model_versions={"bp": self.bp_model.version, "online_lr": lr_models[i].version},
                 config_version=configs[i].version,
                 rule_codes=rule_codes[i] + context_codes[i],

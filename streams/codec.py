@@ -22,7 +22,14 @@ from fastavro.validation import validate
 
 from greencredit.settings import Settings
 
-from .catalog import ManifestSchemaIds, RegistrySchemaIds, SchemaCatalog, SchemaIds
+from .audit import GENESIS_HASH, NotChained, check_chain_layout, schema_fingerprint, seal_body
+from .catalog import (
+    ManifestSchemaIds,
+    RegistrySchemaIds,
+    SchemaCatalog,
+    SchemaIds,
+    SchemaVersion,
+)
 from .errors import (
     BadMagicByte,
     CorruptBody,
@@ -30,12 +37,14 @@ from .errors import (
     SchemaMismatch,
     TruncatedBody,
 )
-from .topics import topic
+from .topics import AUDITED_TOPICS, topic
 
-__all__ = ["AvroCodec", "DecodedEvent", "codec_from_settings"]
+__all__ = ["HEADER_SIZE", "AvroCodec", "DecodedEvent", "codec_from_settings"]
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
+HEADER_SIZE = _HEADER.size  # the Avro body starts here
+_NO_VALUE = "message has no value (tombstone or empty record)"
 
 
 @dataclass(frozen=True)
@@ -52,8 +61,16 @@ class AvroCodec:
     """Encode records for a topic and decode any message written with a known schema."""
 
     def __init__(self, catalog: SchemaCatalog | None = None, ids: SchemaIds | None = None) -> None:
+        """Raises ChainLayoutError if an audited topic's schema breaks the chain layout."""
         self.catalog = catalog or SchemaCatalog()
         self.ids: SchemaIds = ids or ManifestSchemaIds(self.catalog)
+        self._fingerprints: dict[int, bytes] = {}
+        # The audit rule reads the chain fields from the end of the bytes: refuse to start
+        # with a schema, current or historical, that would make every hash meaningless.
+        audited = {spec.schema for spec in AUDITED_TOPICS}
+        for version in self.catalog.by_id.values():
+            if version.name in audited:
+                check_chain_layout(version.raw)
 
     # -- encoding ------------------------------------------------------------------
     def encode(self, topic_name: str, record: Mapping[str, Any], *, validate: bool = True) -> bytes:
@@ -64,6 +81,39 @@ class AvroCodec:
         builders are tested with validation on): the Avro writer still refuses wrong
         types, but the full schema walk, about two thirds of the cost, is skipped.
         """
+        return self._write(topic_name, dict(record), validate)[0].getvalue()
+
+    def encode_sealed(
+        self,
+        topic_name: str,
+        record: Mapping[str, Any],
+        prev_hash: str,
+        *,
+        validate: bool = True,
+    ) -> tuple[bytes, str]:
+        """Encode `record` linked to `prev_hash` and sealed: (wire bytes, its record_hash).
+
+        The audit rule of streams/audit.py, in one pass: the record is encoded with
+        `prev_hash` and a placeholder record_hash, the body before the record_hash field
+        is hashed with the schema's fingerprint, and the digest replaces the placeholder.
+        Any record_hash or prev_hash in `record` is ignored.
+        """
+        buffer, schema_id = self._write(
+            topic_name,
+            {**record, "prev_hash": prev_hash, "record_hash": GENESIS_HASH},
+            validate,
+        )
+        fingerprint = self.fingerprint(schema_id)
+        with buffer.getbuffer() as view:
+            try:
+                record_hash = seal_body(view[_HEADER.size :], fingerprint, prev_hash)
+            except NotChained as exc:
+                raise InvalidEvent(f"cannot seal a {topic_name} record: {exc}") from None
+        return buffer.getvalue(), record_hash
+
+    def _write(
+        self, topic_name: str, record: dict[str, Any], validate: bool
+    ) -> tuple[io.BytesIO, int]:
         spec = topic(topic_name)
         schema = self.catalog.reader(spec.schema)
         if validate:
@@ -72,11 +122,51 @@ class AvroCodec:
         buffer = io.BytesIO()
         buffer.write(_HEADER.pack(MAGIC_BYTE, schema_id))
         try:
-            fastavro.schemaless_writer(buffer, schema.parsed, dict(record))
+            fastavro.schemaless_writer(buffer, schema.parsed, record)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             # The writer's messages can quote field values: keep only the error type.
             raise InvalidEvent(f"record does not fit {spec.schema}: {type(exc).__name__}") from None
-        return buffer.getvalue()
+        return buffer, schema_id
+
+    def reheader(self, topic_name: str, data: bytes) -> bytes:
+        """The same Avro body under the schema id `topic_name` is written with.
+
+        For re-sending a sealed record unchanged to a second topic: the audit hash
+        excludes the header, so a different id (a registry's per-subject id) keeps it
+        valid. Raises SchemaMismatch if the topic carries another schema.
+        """
+        spec = topic(topic_name)
+        schema_id, writer = self.writer_of(data)
+        target = self.ids.id_for(f"{spec.name}-value", self.catalog.reader(spec.schema))
+        if target == schema_id:
+            return data
+        if self.fingerprint(target) != self.fingerprint(schema_id):
+            raise SchemaMismatch(
+                f"topic {spec.name} is written with {spec.schema} (schema id {target}), "
+                f"the message with {writer.name} v{writer.version} (schema id {schema_id})"
+            )
+        return _HEADER.pack(MAGIC_BYTE, target) + data[_HEADER.size :]
+
+    def fingerprint(self, schema_id: int) -> bytes:
+        """SHA-256 of the Parsing Canonical Form of the schema with this id (cached)."""
+        cached = self._fingerprints.get(schema_id)
+        if cached is None:
+            cached = schema_fingerprint(self.ids.writer_schema(schema_id).raw)
+            self._fingerprints[schema_id] = cached
+        return cached
+
+    def writer_of(self, data: bytes | None) -> tuple[int, SchemaVersion]:
+        """(schema id, writer schema) from a message's header; CodecError if it has none."""
+        if data is None:
+            raise TruncatedBody(_NO_VALUE)
+        if len(data) < _HEADER.size:
+            raise TruncatedBody(f"message is {len(data)} bytes, shorter than the 5-byte header")
+        magic, schema_id = _HEADER.unpack_from(data)
+        if magic != MAGIC_BYTE:
+            raise BadMagicByte(
+                f"first byte is {data[0]:#04x}, expected 0x00 (Confluent wire format)"
+            )
+        return schema_id, self.ids.writer_schema(schema_id)
 
     # -- decoding ------------------------------------------------------------------
     def decode(self, data: bytes | None, expect_topic: str | None = None) -> DecodedEvent:
@@ -85,15 +175,8 @@ class AvroCodec:
         Raises a CodecError subclass for every kind of bad input.
         """
         if data is None:
-            raise TruncatedBody("message has no value (tombstone or empty record)")
-        if len(data) < _HEADER.size:
-            raise TruncatedBody(f"message is {len(data)} bytes, shorter than the 5-byte header")
-        magic, schema_id = _HEADER.unpack_from(data)
-        if magic != MAGIC_BYTE:
-            raise BadMagicByte(
-                f"first byte is {data[0]:#04x}, expected 0x00 (Confluent wire format)"
-            )
-        writer = self.ids.writer_schema(schema_id)
+            raise TruncatedBody(_NO_VALUE)
+        schema_id, writer = self.writer_of(data)
         reader = self.catalog.reader(writer.name)
         if expect_topic is not None and topic(expect_topic).schema != writer.name:
             raise SchemaMismatch(

@@ -31,7 +31,7 @@ from greencredit.infra.stores import (
 )
 from greencredit.models.features import WindowCounts
 from greencredit.models.green import IntegrityState
-from greencredit.streams.audit import seal
+from greencredit.streams.codec import AvroCodec
 from greencredit.streams.masking import pseudonym
 
 T0 = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
@@ -371,8 +371,9 @@ async def random_workload(store: FeatureStoreProtocol, seed: int, n: int = 300) 
 
 # ----------------------------------------------------------------------------- chain heads
 
-# Appends one sealed record to an audited partition (produce to Kafka, or record in memory).
-Append = Callable[[str, int, dict[str, Any]], Awaitable[None]]
+# Appends one sealed record, given as its wire bytes and record_hash, to an audited
+# partition (produce to Kafka, or record the hash in memory).
+Append = Callable[[str, int, bytes, str], Awaitable[None]]
 
 
 def sealable_decision(n: int) -> dict[str, Any]:
@@ -401,10 +402,11 @@ def sealable_decision(n: int) -> dict[str, Any]:
 async def chain_heads_follow_what_was_written(heads: ChainHeadStore, append: Append) -> None:
     topic = "greencredit.decisions"
     start = {p: await heads.head(topic, p) for p in (0, 1)}
-    first = seal(sealable_decision(1), start[1])
-    await append(topic, 1, first)
-    assert await heads.head(topic, 1) == first["record_hash"]
-    second = seal(sealable_decision(2), first["record_hash"])
-    await append(topic, 1, second)
-    assert await heads.head(topic, 1) == second["record_hash"]
+    codec = AvroCodec()
+    first, first_hash = codec.encode_sealed(topic, sealable_decision(1), start[1])
+    await append(topic, 1, first, first_hash)
+    assert await heads.head(topic, 1) == first_hash
+    second, second_hash = codec.encode_sealed(topic, sealable_decision(2), first_hash)
+    await append(topic, 1, second, second_hash)
+    assert await heads.head(topic, 1) == second_hash
     assert await heads.head(topic, 0) == start[0]  # another partition: its own chain

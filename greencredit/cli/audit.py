@@ -58,6 +58,8 @@ def _as_json(audit: PartitionAudit) -> dict[str, Any]:
     return {
         "records": report.count,
         "ok": report.ok,
+        # Sealed by the canonical-JSON rule of earlier versions (still verified).
+        "legacy_records": report.legacy,
         "first_broken": (
             None
             if broken is None

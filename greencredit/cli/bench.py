@@ -19,10 +19,10 @@ _ROOT = Path(__file__).resolve().parents[2]
 def bench_command(
     names: list[str] = typer.Argument(
         None,
-        help="scoring, face_blacklist, face, pipeline, latency, scaling, memory (default: all)",
+        help="scoring, face_blacklist, face, face_streams, streams, latency, memory (default: all)",
     ),
     events: int = typer.Option(1_000_000, help="memory: events to push."),
-    throughput_events: int = typer.Option(20_000, help="pipeline, scaling: applications."),
+    throughput_events: int = typer.Option(20_000, help="streams: applications."),
     loads: str = typer.Option(
         "100,200,300,500,1000,2000", help="latency: offered loads, events/s."
     ),

@@ -14,10 +14,10 @@ from confluent_kafka import Producer
 
 from greencredit.infra.audit_head import last_record_hash, read_partition, verify_partition
 from greencredit.infra.topic_admin import ensure_topics
-from greencredit.streams.audit import GENESIS_HASH, ChainHead, seal
+from greencredit.streams.audit import GENESIS_HASH
 from greencredit.streams.codec import AvroCodec
 from greencredit.streams.topics import topic
-from tests.unit.test_audit import decision
+from tests.unit.test_audit import decision, legacy_sealed
 
 CODEC = AvroCodec()
 DECISIONS = "greencredit.decisions"
@@ -38,12 +38,11 @@ def _config(stack):
     return {"bootstrap.servers": stack.kafka}
 
 
-def _produce(stack, topic_name, records):
+def _produce(stack, topic_name, values):
     producer = Producer(_config(stack))
-    for record in records:
+    for value in values:
         # Encoded as a decision (the copy is not in the registry), written to one partition.
-        value = CODEC.encode(DECISIONS, record)
-        producer.produce(topic_name, value=value, key=record["customer_id"], partition=PARTITION)
+        producer.produce(topic_name, value=value, partition=PARTITION)
     assert producer.flush(30) == 0
 
 
@@ -58,15 +57,22 @@ def _verify_cli(stack, topic_name):
     )
 
 
-def _sealed_chain(topic_name, length, first=0, head=GENESIS_HASH):
-    heads = ChainHead()
-    heads.set_head(topic_name, PARTITION, head)
-    return [heads.next(decision(n), topic_name, PARTITION) for n in range(first, first + length)]
+def _sealed_chain(length, first=0, head=GENESIS_HASH):
+    """(wire bytes, record_hash) of decisions sealed as the engine seals them."""
+    chain = []
+    for n in range(first, first + length):
+        value, head = CODEC.encode_sealed(DECISIONS, decision(n), head)
+        chain.append((value, head))
+    return chain
+
+
+def _values(chain):
+    return [value for value, _ in chain]
 
 
 def test_a_written_chain_verifies_and_a_tampered_record_is_named(stack, audit_topic):
-    chain = _sealed_chain(audit_topic, CHAIN_LENGTH)
-    _produce(stack, audit_topic, chain)
+    chain = _sealed_chain(CHAIN_LENGTH)
+    _produce(stack, audit_topic, _values(chain))
 
     ok = _verify_cli(stack, audit_topic)
     assert ok.returncode == 0, ok.stderr
@@ -74,19 +80,21 @@ def test_a_written_chain_verifies_and_a_tampered_record_is_named(stack, audit_to
     assert set(verdict) == {str(p) for p in range(topic(DECISIONS).partitions)}
     mine = verdict[str(PARTITION)]
     assert mine["records"] == CHAIN_LENGTH and mine["ok"] is True
-    assert mine["first_broken"] is None
-    assert mine["head"] == chain[-1]["record_hash"]
+    assert mine["first_broken"] is None and mine["legacy_records"] == 0
+    assert mine["head"] == chain[-1][1]
     assert verdict["0"] == {
         "records": 0,
         "ok": True,
+        "legacy_records": 0,
         "first_broken": None,
         "first_offset": None,
         "head": None,
     }
 
     # Valid Avro, correctly linked, but its content no longer matches its hash.
-    forged = {**seal(decision(CHAIN_LENGTH), chain[-1]["record_hash"]), "decision": "DECLINE"}
-    _produce(stack, audit_topic, [forged])
+    [(next_value, _)] = _sealed_chain(1, first=CHAIN_LENGTH, head=chain[-1][1])
+    forged = {**CODEC.decode(next_value).value, "decision": "DECLINE"}
+    _produce(stack, audit_topic, [CODEC.encode(DECISIONS, forged)])
     broken = _verify_cli(stack, audit_topic)
     assert broken.returncode == 1, broken.stderr
     mine = json.loads(broken.stdout)[audit_topic][str(PARTITION)]
@@ -98,10 +106,28 @@ def test_a_written_chain_verifies_and_a_tampered_record_is_named(stack, audit_to
     }
 
 
+def test_records_sealed_by_the_legacy_rule_verify_and_are_counted(stack, audit_topic):
+    """A partition an earlier version wrote, continued by this one after a restart."""
+    head, legacy = GENESIS_HASH, []
+    for n in range(3):
+        old = legacy_sealed(decision(n), head)
+        legacy.append(CODEC.encode(DECISIONS, old))
+        head = old["record_hash"]
+    _produce(stack, audit_topic, legacy)
+    # The restarted writer reads the head from the legacy record's bytes.
+    assert last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == head
+    _produce(stack, audit_topic, _values(_sealed_chain(2, first=3, head=head)))
+
+    ok = _verify_cli(stack, audit_topic)
+    assert ok.returncode == 0, ok.stderr
+    mine = json.loads(ok.stdout)[audit_topic][str(PARTITION)]
+    assert mine["records"] == 5 and mine["ok"] is True and mine["legacy_records"] == 3
+
+
 def test_a_broken_link_is_named_by_offset(stack, audit_topic):
-    chain = _sealed_chain(audit_topic, 5)
-    stray = _sealed_chain(audit_topic, 1, first=5)  # restarted at genesis: a forked chain
-    _produce(stack, audit_topic, chain + stray)
+    chain = _sealed_chain(5)
+    stray = _sealed_chain(1, first=5)  # restarted at genesis: a forked chain
+    _produce(stack, audit_topic, _values(chain + stray))
     report = verify_partition(_config(stack), audit_topic, PARTITION, CODEC).report
     assert report.count == 6
     assert report.first_broken is not None
@@ -110,7 +136,7 @@ def test_a_broken_link_is_named_by_offset(stack, audit_topic):
 
 
 def test_an_undecodable_message_breaks_the_chain(stack, audit_topic):
-    _produce(stack, audit_topic, _sealed_chain(audit_topic, 2))
+    _produce(stack, audit_topic, _values(_sealed_chain(2)))
     producer = Producer(_config(stack))
     producer.produce(audit_topic, value=b"\x00\x00\x00\x00\x07junk", partition=PARTITION)
     assert producer.flush(30) == 0
@@ -124,16 +150,14 @@ def test_an_undecodable_message_breaks_the_chain(stack, audit_topic):
 def test_a_restarted_writer_continues_from_the_last_record_hash(stack, audit_topic):
     assert last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == GENESIS_HASH
     # Three records in one batch: Tansu then reports the partition's end as 1, not 3.
-    first = _sealed_chain(audit_topic, 3)
-    _produce(stack, audit_topic, first)
+    first = _sealed_chain(3)
+    _produce(stack, audit_topic, _values(first))
     head = last_record_hash(_config(stack), audit_topic, PARTITION, CODEC)
-    assert head == first[-1]["record_hash"]
+    assert head == first[-1][1]
 
-    more = _sealed_chain(audit_topic, 3, first=3, head=head)
-    _produce(stack, audit_topic, more)
-    assert (
-        last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == more[-1]["record_hash"]
-    )
+    more = _sealed_chain(3, first=3, head=head)
+    _produce(stack, audit_topic, _values(more))
+    assert last_record_hash(_config(stack), audit_topic, PARTITION, CODEC) == more[-1][1]
     assert last_record_hash(_config(stack), audit_topic, 0, CODEC) == GENESIS_HASH
     offsets = [
         offset for offset, _ in read_partition(_config(stack), audit_topic, PARTITION, CODEC)

@@ -103,8 +103,8 @@ def test_kafka_chain_heads_keep_the_contract(fresh_stack) -> None:
     assert isinstance(heads, ChainHeadStore)
     producer = Producer(config)
 
-    async def append(topic: str, partition: int, record: dict) -> None:
-        producer.produce(topic, codec.encode(topic, record), partition=partition)
+    async def append(topic: str, partition: int, value: bytes, _record_hash: str) -> None:
+        producer.produce(topic, value, partition=partition)
         assert producer.flush(10) == 0
 
     asyncio.run(chain_heads_follow_what_was_written(heads, append))

@@ -18,7 +18,7 @@ from greencredit.models.lender_config import default_lender_config
 from greencredit.models.lr_bootstrap import load_bootstrap_lr
 from greencredit.models.pricing import loan_schedule
 from greencredit.models.scoring import ApplicationContext, ApplicationScorer
-from greencredit.streams.audit import GENESIS_HASH, seal
+from greencredit.streams.audit import GENESIS_HASH
 from greencredit.streams.codec import AvroCodec
 from greencredit.streams.records import decision_record
 from tests.factories import application
@@ -128,8 +128,9 @@ def _assert_scorable_if_accepted(scorer: ApplicationScorer, app: dict) -> None:
         [default_lender_config(app["tenant_id"])],
         [load_bootstrap_lr()],
     )
-    record = seal(decision_record(app, scored, b"key", NOW), GENESIS_HASH)
-    AvroCodec().encode("greencredit.decisions", record)
+    AvroCodec().encode_sealed(
+        "greencredit.decisions", decision_record(app, scored, b"key", NOW), GENESIS_HASH
+    )
     schedule = loan_schedule(app["requested_amount_minor"], 3_600, app["term_months"], NOW.date())
     # Money stays exact in floats (the fusion and pricing use them) and fits Avro's long.
     assert sum(i.amount_due_minor for i in schedule) < 2**53

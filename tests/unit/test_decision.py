@@ -20,7 +20,7 @@ from greencredit.models.green import Funder, GreenPricing, default_taxonomy
 from greencredit.models.lender_config import default_lender_config
 from greencredit.models.lender_view import LenderView, LenderViews
 from greencredit.models.online_lr import OnlineRiskModel
-from greencredit.models.scoring import CONTEXT_FEATURES, ApplicationScorer
+from greencredit.models.scoring import CONTEXT_FEATURES, ApplicationContext, ApplicationScorer
 from tests.factories import application
 
 T = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -89,6 +89,35 @@ def test_funders_fill_in_batch_order_and_the_rest_goes_to_review(scorer) -> None
     held = [ApplicationFacts(facts[0].velocity, held_funder="f-old")]
     [again] = decide(batch[:1], held, {TENANT: lender((funder,))}, scorer)
     assert again.funder_id == "f-old"
+
+
+@pytest.mark.parametrize("other_features", [False, True])
+def test_unfunded_rows_score_as_a_full_rescore_would(scorer, other_features) -> None:
+    """Only the unfunded rows are scored again; they must equal scoring the whole batch."""
+    batch = apps(5, purpose="TRAVEL")
+    for i, app in enumerate(batch):  # rows that score differently, so a mix-up shows
+        app["requested_amount_minor"] = 400_000 + 10_000 * i
+    funder = Funder("f", green_only=False, capacity_minor=1_000_000, max_risk_score=1.0)
+    facts: list[ApplicationFacts | GivenFacts] = [
+        ApplicationFacts(velocity(a["event_id"])) for a in batch
+    ]
+    if other_features:  # a given context with a feature beyond the fixed set
+        features = {**dict.fromkeys(CONTEXT_FEATURES, 1.0), "sessions_7d": 4.0}
+        facts[4] = GivenFacts(ApplicationContext(features=features))
+    facts_of_lender = lender((funder,))
+    decisions = decide(batch, facts, {TENANT: facts_of_lender}, scorer)
+    flagged = [HardFlag.FUNDING_UNAVAILABLE in d.context.flags for d in decisions]
+    assert flagged[:4] == [False, False, True, True]
+    n = len(batch)
+    full = ApplicationScorer(scorer.bp_model).score_batch(
+        batch,
+        [d.context for d in decisions],
+        [facts_of_lender.view.config] * n,
+        [facts_of_lender.lr_model] * n,
+        [0.0] * n,
+        [d.scored.approve_below for d in decisions],
+    )
+    assert [d.scored for d in decisions] == full
 
 
 def test_terms_price_the_loan_and_its_co2e(scorer) -> None:

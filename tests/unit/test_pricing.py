@@ -8,7 +8,7 @@ returning plain tuples, so the comparison below holds the new code to every old 
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
 
 import pytest
@@ -181,3 +181,14 @@ def test_due_dates_clamp_to_month_end():
     dates = due_dates(date(2026, 1, 31), 3)
     dates.clear()
     assert len(due_dates(date(2026, 1, 31), 3)) == 3
+
+
+@pytest.mark.parametrize(
+    "first, last", [(date(1999, 1, 1), date(2001, 1, 1)), (date(2096, 1, 1), date(2101, 1, 1))]
+)
+def test_due_dates_follow_the_calendar_from_every_start_day(first, last):
+    # Every start day across leap years, the leap century 2000 and the non-leap 2100.
+    day = first
+    while day < last:
+        assert due_dates(day, 14) == _reference_due_dates(day, 14), day
+        day += timedelta(days=1)

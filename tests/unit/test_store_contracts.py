@@ -74,7 +74,7 @@ def test_memory_chain_heads_continue_from_what_was_recorded() -> None:
 def test_memory_chain_heads_keep_the_contract() -> None:
     heads = MemoryChainHeads()
 
-    async def append(topic: str, partition: int, record: dict) -> None:
-        heads.record(topic, partition, record["record_hash"])
+    async def append(topic: str, partition: int, _value: bytes, record_hash: str) -> None:
+        heads.record(topic, partition, record_hash)
 
     asyncio.run(chain_heads_follow_what_was_written(heads, append))

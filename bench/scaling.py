@@ -1,6 +1,6 @@
 """Scaling: decision throughput of 1 vs 2 workers on the 6-partition loan-applications topic.
 
-Each configuration gets a fresh stack; the workers join first (all partitions assigned,
+The workers join first (all partitions assigned,
 none idle), a warm-up batch is decided, then the measured applications are produced at
 once and the rate is read from the decisions' timestamps. On a 2-core box the workers
 share the cores with the broker, Redis and the recorder, so this shows the overhead of a
@@ -10,18 +10,16 @@ second worker more than its gain; on a box with spare cores it shows the gain.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
-from bench.harness import Bench, Recorder, bench_stack, produce_all, rate_of
+from bench.harness import Bench, Recorder, produce_all
 from bench.load import APPLICATIONS, Load
-from bench.results_io import RESULTS_DIR, write_result
+from bench.stats import rate_of
 from greencredit.infra.worker_process import WorkerProcess
 from greencredit.streams.topics import topic
 
-__all__ = ["main"]
+__all__ = ["measure_workers"]
 
-RESULTS = RESULTS_DIR / "scaling.json"
 DECISIONS = "greencredit.decisions"
 WARM_UP = 500
 
@@ -44,21 +42,27 @@ def _wait_balanced(workers: list[WorkerProcess], partitions: int, timeout: float
     raise RuntimeError(f"{len(workers)} workers did not share {partitions} partitions")
 
 
-def _measure(bench: Bench, load: Load, count: int, events: int) -> dict[str, Any]:
+def measure_workers(
+    bench: Bench, load: Load, count: int, events: int, first_customer: int
+) -> dict[str, Any]:
+    """`count` workers in one group decide `events` applications produced once they share
+    the partitions (and decided a warm-up); decisions per second from their timestamps.
+    """
     partitions = topic(APPLICATIONS).partitions
-    recorder = Recorder(bench.endpoints.kafka, DECISIONS)
+    recorder = Recorder(bench.endpoints.kafka, DECISIONS, from_end=True)
     workers = [
-        WorkerProcess(bench.endpoints, bench.work, f"bench-worker-{i}").start()
+        WorkerProcess(bench.endpoints, bench.work, f"bench-scaling-{count}-{i}").start()
         for i in range(count)
     ]
     try:
         for worker in workers:
             worker.wait_assigned(90)
         _wait_balanced(workers, partitions)
-        produce_all(bench.endpoints.kafka, load.applications(WARM_UP))
+        produce_all(bench.endpoints.kafka, load.applications(WARM_UP, first_customer))
         if recorder.collect(WARM_UP, 120) < WARM_UP:
             raise RuntimeError("the warm-up applications were not decided")
-        batch = list(load.applications(events, WARM_UP))  # encoded before the clock matters
+        # Encoded before the clock matters.
+        batch = list(load.applications(events, first_customer + WARM_UP))
         produce_all(bench.endpoints.kafka, batch)
         seen = recorder.collect(WARM_UP + events, 900)
         shares = [
@@ -76,30 +80,3 @@ def _measure(bench: Bench, load: Load, count: int, events: int) -> dict[str, Any
         "decisions_per_second": round(rate_of(ts for _, ts in recorder.messages[WARM_UP:])),
         "applications_per_worker_with_warm_up": shares,
     }
-
-
-def main(events: int = 20_000) -> dict[str, Any]:
-    """Measure 1 and 2 workers; write bench/results/scaling.json."""
-    runs = []
-    for count in (1, 2):
-        load = Load(run=f"bench-{uuid.uuid4().hex[:8]}")
-        with bench_stack() as bench:
-            runs.append(_measure(bench, load, count, events))
-        print(f"  {runs[-1]}", flush=True)
-    one, two = runs[0]["decisions_per_second"], runs[1]["decisions_per_second"]
-    return write_result(
-        RESULTS,
-        {
-            "benchmark": "scaling_workers",
-            "topic": APPLICATIONS,
-            "partitions": topic(APPLICATIONS).partitions,
-            "events": events,
-            "runs": runs,
-            "speedup_2_vs_1": round(two / one, 2) if one else None,
-            "note": "2 workers share the box's cores with the broker, Redis and the recorder",
-        },
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,138 @@
+"""Throughput stages on a shared stack: the bare passthrough or the worker reads one topic.
+
+The events are produced before the consumer under test starts, so the producer does not
+compete with it; each stage reads its topic with a consumer group that has not read it.
+
+How each rate is computed (the same for the passthrough and the worker where both apply):
+- "counter": from 100 ms polls of the process's GET /health/ `processed_by_topic` (input
+  messages finished: processed and their outputs acknowledged), between the first poll that
+  saw work done and the last that saw work left (bench/stats.py counter_rate). Used for
+  every topic: the worker writes a fraud alert only above threshold, so its outputs cannot
+  time transactions.
+- "outputs": first to last output record's Kafka timestamp (bench/stats.py rate_of): the
+  passthrough's copies, the worker's decisions. Used for applications, as in earlier runs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.harness import Bench, Recorder, start_passthrough, stop_process
+from bench.probes import CpuSampler, HealthPoller, processed
+from bench.stats import counter_rate, cpu_in_window, cpu_per_event, idle_since, rate_of
+from greencredit.infra.embedded import free_port
+from greencredit.infra.worker_process import WorkerProcess
+from greencredit.streams import topics
+
+__all__ = [
+    "passthrough_stage",
+    "worker_applications",
+    "worker_stage",
+]
+
+DECISIONS = topics.DECISIONS.name
+DISBURSEMENTS = topics.DISBURSEMENTS.name
+TIMEOUT_S = 900.0
+
+
+def passthrough_stage(
+    bench: Bench, source: str, count: int, name: str, stage: str = "passthrough"
+) -> dict[str, Any]:
+    """The bare Faust app reads `count` pre-loaded messages of `source`.
+
+    "passthrough" copies each to a sink (timed by its counter and by the copies'
+    timestamps); "consume" writes nothing (timed by its counter).
+    """
+    copies = stage != "consume"
+    sink = f"bench.{name}-out"
+    recorder = Recorder(bench.endpoints.kafka, sink, from_end=True) if copies else None
+    port = free_port()
+    proc = start_passthrough(bench, stage, source, sink, port, f"bench-{stage}-{name}")
+    cpu = CpuSampler(proc.pid).start()
+    poller = HealthPoller(port, processed(source)).start()
+    try:
+        seen = recorder.collect(count, TIMEOUT_S) if recorder else count
+        poller.wait_for(count, TIMEOUT_S, lambda: proc.poll() is None)
+    finally:
+        polls, cpu_samples = poller.stop(), cpu.stop()
+        stop_process(proc)
+        if recorder:
+            recorder.close()
+    if seen < count:
+        raise RuntimeError(f"{stage} of {source} copied {seen} of {count}")
+    counter = counter_rate(polls, count)
+    result = {
+        "counter_events_per_second": round(counter["events_per_second"]),
+        "cpu_us_per_event": cpu_in_window(cpu_samples, counter),
+    }
+    if recorder:
+        result["outputs_events_per_second"] = round(rate_of(ts for _, ts in recorder.messages))
+    return result
+
+
+def worker_stage(bench: Bench, source: str, count: int, name: str) -> dict[str, Any]:
+    """One worker processes `count` pre-loaded messages of `source`; timed by its counter."""
+    worker = WorkerProcess(bench.endpoints, bench.work, f"bench-{name}-worker").start()
+    assert worker.proc is not None
+    cpu = CpuSampler(worker.proc.pid).start()
+    poller = HealthPoller(worker.port, processed(source)).start()
+    try:
+        poller.wait_for(count, TIMEOUT_S, worker.alive)
+    finally:
+        polls, cpu_samples = poller.stop(), cpu.stop()
+        worker.stop()
+    counter = counter_rate(polls, count)
+    return {
+        "counter_events_per_second": round(counter["events_per_second"]),
+        "cpu_us_per_event": cpu_in_window(cpu_samples, counter),
+    }
+
+
+def _wait_idle(cpu: CpuSampler, after: float, timeout: float = 120.0) -> tuple[float, float]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        idle = idle_since(cpu.snapshot(), after)
+        if idle is not None:
+            return idle
+        time.sleep(0.2)
+    raise RuntimeError(f"the worker did not go idle within {timeout:.0f} s of its last decision")
+
+
+def worker_applications(bench: Bench, count: int, warm_up: int) -> dict[str, Any]:
+    """One worker decides `count` pre-loaded applications: rate, and CPU until it is idle.
+
+    Rate: decisions' timestamps, first to last. CPU: the worker's process tree (/proc
+    utime + stime, children included) from decision number `warm_up` until the worker
+    went idle after its last decision, so opening the loans of the disbursed applications
+    is inside, wherever the worker does it; divided by the decisions after the warm-up.
+    """
+    decisions = Recorder(bench.endpoints.kafka, DECISIONS, from_end=True)
+    disbursed = Recorder(bench.endpoints.kafka, DISBURSEMENTS, from_end=True)
+    worker = WorkerProcess(bench.endpoints, bench.work, "bench-applications-worker").start()
+    assert worker.proc is not None
+    cpu = CpuSampler(worker.proc.pid).start()
+    try:
+        seen = decisions.collect(count, TIMEOUT_S)
+        stamps = [ts for _, ts in decisions.messages]
+        idle, idle_cores = _wait_idle(cpu, max(stamps) / 1000 if stamps else time.time())
+        page = worker.health() or {}
+        disbursed.collect(10**9, 2.0)  # what the stage emitted; two seconds to read it
+    finally:
+        cpu_samples = cpu.stop()
+        worker.stop()
+        decisions.close()
+        disbursed.close()
+    if seen < count:
+        raise RuntimeError(f"the worker decided {seen} of {count} applications")
+    opened = (page.get("processed_by_topic") or {}).get(DISBURSEMENTS, 0)
+    return {
+        "outputs_events_per_second": round(rate_of(stamps)),
+        "cpu": {
+            **cpu_per_event(cpu_samples, stamps, warm_up, idle),
+            "idle_after_last_decision_s": round(idle - max(stamps) / 1000, 3),
+            "idle_worker_cores": round(idle_cores, 3),
+            "disbursements_emitted": len(disbursed.messages),
+            "disbursements_consumed_by_worker": opened,
+        },
+    }
