@@ -114,8 +114,12 @@ class _Amounts:
 class MemoryFeatureStore:
     """The feature store's windows and statistics in dicts (same results as the Lua scripts)."""
 
-    def __init__(self, retention: Retention | None = None) -> None:
-        """Empty store with the given windows and caps (the Redis store's defaults)."""
+    def __init__(self, retention: Retention | None = None, done: set[str] | None = None) -> None:
+        """Empty store with the given windows and caps (the Redis store's defaults).
+
+        ``done`` holds the done markers; pass :attr:`MemoryEngineState.done` to share them as
+        the Redis stores share their keys.
+        """
         r = retention or Retention()
         ms = timedelta(milliseconds=1)
         self._hour, self._day, self._week = r.hour // ms, r.day // ms, r.week // ms
@@ -125,6 +129,7 @@ class MemoryFeatureStore:
         self._devices: dict[str, _Device] = {}
         self._amounts: dict[str, _Amounts] = {}
         self._seen_txn: dict[str, tuple[int, float, float, bool]] = {}
+        self.done: set[str] = set() if done is None else done
 
     async def load_scripts(self) -> None:
         """Nothing to prepare."""
@@ -192,6 +197,21 @@ class MemoryFeatureStore:
                 )
             )
         return out
+
+    def mark_done_later(self, event_ids: Iterable[str]) -> None:
+        """Mark done at once: the Redis store's next call writes them before it reads any."""
+        self.done.update(event_ids)
+
+    async def flush_done(self) -> None:
+        """Nothing waits here."""
+
+    async def record_new_transactions(
+        self, batch: Sequence[TransactionKeys]
+    ) -> list[TransactionFeatures | None]:
+        """As record_transactions; None (nothing recorded) for transactions already done."""
+        fresh = [t for t in batch if t.event_id not in self.done]
+        recorded = iter(await self.record_transactions(fresh))
+        return [None if t.event_id in self.done else next(recorded) for t in batch]
 
     async def record_transactions(
         self, batch: Sequence[TransactionKeys]

@@ -168,6 +168,20 @@ class FeatureStoreProtocol(Protocol):
         """Record transactions; each one's features (amount history before it)."""
         ...
 
+    async def record_new_transactions(
+        self, batch: Sequence[TransactionKeys]
+    ) -> list[TransactionFeatures | None]:
+        """As record_transactions; None (nothing recorded) for transactions already done."""
+        ...
+
+    def mark_done_later(self, event_ids: Iterable[str]) -> None:
+        """These transactions' outputs were acknowledged: done by the next call at the latest."""
+        ...
+
+    async def flush_done(self) -> None:
+        """Write done markers that are still waiting."""
+        ...
+
     async def record_device_signals(self, batch: Sequence[DeviceSignalKeys]) -> list[DeviceState]:
         """Record device signals; each device's state after its signal."""
         ...

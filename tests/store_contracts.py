@@ -151,6 +151,32 @@ async def transactions_see_their_history_before_them(stores: Stores) -> None:
     assert after.amount_history.n == 2 and after.amount_history.mean == 20_000.0
 
 
+async def transactions_already_done_are_skipped(stores: Stores) -> None:
+    store = stores.features
+    one, two = txn_keys(1, T0, 10_000), txn_keys(2, T0 + timedelta(minutes=1), 20_000)
+    three = txn_keys(3, T0 + timedelta(minutes=2), 30_000)
+    first = await store.record_new_transactions([one, two])
+    assert [f is not None for f in first] == [True, True]
+    store.mark_done_later([one.event_id])  # its outputs were acknowledged
+    again = await store.record_new_transactions([one, two, three])
+    assert again[0] is None  # done: skipped, nothing recorded
+    assert again[1] == first[1]  # not done yet: recorded again, the replay guard holds
+    assert again[2] is not None and again[2].amount_history.n == 2  # 1 and 2, once each
+    store.mark_done_later([two.event_id, three.event_id])
+    await store.flush_done()
+    # The markers are the engine state's done markers, whoever wrote them.
+    assert await stores.state.done_among([one.event_id, three.event_id, "txn-9"]) == {
+        one.event_id,
+        three.event_id,
+    }
+    await stores.state.record_outcomes([], {}, ["txn-9"])
+    nine = txn_keys(9, T0 + timedelta(minutes=3), 5_000)
+    assert await store.record_new_transactions([two, nine]) == [None, None]
+    # record_transactions does not look at done markers.
+    [plain] = await store.record_transactions([one])
+    assert plain == first[0]
+
+
 async def the_newest_device_signal_sets_the_flags(stores: Stores) -> None:
     store = stores.features
     late = signal_keys(2, T0 + timedelta(minutes=5), is_rooted=True, geo_country="cn")
@@ -339,6 +365,7 @@ async def the_blacklist_versions_and_audits(stores: Stores) -> None:
 CONTRACTS: tuple[Callable[[Stores], Awaitable[None]], ...] = (
     applications_count_by_event_time,
     transactions_see_their_history_before_them,
+    transactions_already_done_are_skipped,
     the_newest_device_signal_sets_the_flags,
     engine_state_keeps_its_promises,
     funding_is_reserved_once_within_capacity,

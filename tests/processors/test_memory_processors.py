@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from greencredit.agents.applications import process_applications
 from greencredit.agents.batch import record_acknowledged
@@ -22,6 +23,8 @@ from tests.processors.support import (
     memory_engine,
     messages,
 )
+
+T_NIGHT = datetime(2026, 11, 20, 18, 30, tzinfo=UTC)  # 02:30 in Shanghai
 
 
 def test_a_replayed_batch_emits_nothing_new() -> None:
@@ -91,3 +94,39 @@ def test_green_loan_money_spent_elsewhere_raises_a_diversion_alert() -> None:
     assert [a["reasons"][0]["code"] for a in alerts if a["source"] == "GREEN_PURPOSE"] == [
         "DIVERSION_ALERT"
     ]
+
+
+def _spending(n: int) -> list[dict]:
+    """One card's burst at night at new merchants, then a drained account: alerts."""
+    out = []
+    for i in range(n):
+        out.append(
+            transaction(
+                100 + i,
+                tenant_id=TENANT,
+                merchant_id=f"m-{i}",
+                amount_minor=2_000 if i < n - 3 else 900_000,
+                occurred_at=(T_NIGHT + timedelta(minutes=i)).isoformat(),
+            )
+        )
+    return out
+
+
+def test_transactions_are_done_only_once_their_outputs_are_acknowledged() -> None:
+    batch_messages = messages("greencredit.transactions", _spending(24))
+
+    async def main():
+        engine = memory_engine()
+        first = await process_transactions(engine, batch_messages, NOW)
+        # Redelivered before the broker acknowledged: processed again, the same outputs.
+        again = await process_transactions(engine, batch_messages, NOW)
+        for task in again.after_emit:  # what finish_batch runs after the acks
+            await task()
+        after_ack = await process_transactions(engine, batch_messages, NOW)
+        return first, again, after_ack
+
+    first, again, after_ack = asyncio.run(main())
+    alerts = [o.record for o in first.outputs if o.topic == "greencredit.fraud-alerts"]
+    assert len(alerts) >= 3 and set(first.scored) == {a["source_event_id"] for a in alerts}
+    assert [o.record for o in again.outputs] == [o.record for o in first.outputs]
+    assert after_ack.outputs == [] and after_ack.after_emit == [] and not after_ack.scored
