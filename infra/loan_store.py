@@ -34,6 +34,17 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
+# Open loans: per loan KEYS (state, tenant's open index) and ARGV (state JSON, TTL, loan id,
+# opened day), after ARGV[1] the index TTL. A loan that exists keeps its state and score.
+_OPEN = """
+for i = 1, #KEYS, 2 do
+  local a = 2 * i
+  redis.call('SET', KEYS[i], ARGV[a], 'NX', 'EX', ARGV[a + 1])
+  redis.call('ZADD', KEYS[i + 1], 'NX', ARGV[a + 3], ARGV[a + 2])
+  redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
+end
+return #KEYS / 2
+"""
 _LOAN_TTL_SLACK = timedelta(days=730)
 _INDEX_TTL = int(timedelta(days=400).total_seconds())
 _CONTACT_TTL = int(timedelta(days=400).total_seconds())
@@ -61,6 +72,7 @@ class LoanStore:
         self.client = client
         self.prefix = prefix
         self._cas = client.register_script(_CAS)
+        self._open = client.register_script(_OPEN)
 
     def _loan_key(self, loan_id: str) -> str:
         return f"{self.prefix}loan:{loan_id}"
@@ -97,24 +109,20 @@ class LoanStore:
         return [bool(r) for r in await pipe.execute()]
 
     async def open(self, loans: Sequence[LoanOpening]) -> None:
-        """Open loans that do not exist yet and index them, in one round trip.
+        """Open loans that do not exist yet and index them, in one atomic call.
 
         Idempotent: a loan opened before (by an earlier delivery) keeps its state, however
         far it has moved since; indexing it again is harmless.
         """
         if not loans:
             return
-        pipe = self.client.pipeline(transaction=False)
+        keys: list[str] = []
+        args: list[bytes | str | int] = [_INDEX_TTL]
         for loan in loans:
-            pipe.set(
-                self._loan_key(loan.loan_id),
-                orjson.dumps(loan.state),
-                nx=True,
-                ex=_loan_ttl(loan.term_days),
-            )
-            pipe.zadd(self._index_key(loan.tenant_id), {loan.loan_id: loan.opened_day}, nx=True)
-            pipe.expire(self._index_key(loan.tenant_id), _INDEX_TTL)
-        await pipe.execute()
+            keys += [self._loan_key(loan.loan_id), self._index_key(loan.tenant_id)]
+            ttl = _loan_ttl(loan.term_days)
+            args += [orjson.dumps(loan.state), ttl, loan.loan_id, loan.opened_day]
+        await self._open(keys=keys, args=args)
 
     async def index_open(self, loans: Iterable[tuple[str, str, int]]) -> None:
         """Add (tenant_id, loan_id, opened epoch day) to the open-loan index."""
