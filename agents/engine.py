@@ -362,6 +362,11 @@ class Engine:
         self._chain_known.clear()
 
     async def close(self) -> None:
-        """Release the Redis connection pool."""
+        """Write done markers still waiting (FeatureStore.mark_done_later), release Redis."""
+        try:
+            await self.features.flush_done()
+        except (RedisError, OSError) as exc:
+            # Not written: a redelivery processes those events again, with the same output ids.
+            log.warning("done markers not written at close: %s", type(exc).__name__)
         await self.redis.aclose()
         self.faces.close()

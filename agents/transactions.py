@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from greencredit.infra.feature_store import TransactionKeys
-from greencredit.models.fraud import (
-    transaction_fraud_score,
-    transaction_lr_features,
-)
+from greencredit.models.features import TransactionFeatures
+from greencredit.models.fraud import TRANSACTION_LR_FEATURES, score_transactions
 from greencredit.models.green import default_taxonomy, observe_spend
 from greencredit.streams import topics
 from greencredit.streams.masking import mask_card, pseudonym
@@ -48,19 +48,21 @@ def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
 async def process_transactions(
     engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
 ) -> BatchResult:
-    """Score a batch of transactions; alerts for those at or above the lender's threshold."""
+    """Score a batch of transactions; alerts for those at or above the lender's threshold.
+
+    One feature-store call per batch: it skips transactions already done (their outputs were
+    acknowledged) and writes the done markers of earlier batches. This batch's own markers
+    wait until its outputs are acknowledged (after-emit), then ride with the next call.
+    """
     now = now or datetime.now(UTC)
     result = BatchResult()
-    transactions = [event for _, event in engine.decode_all(messages, result.outputs)]
-    if not transactions:
+    decoded = [event for _, event in engine.decode_all(messages, result.outputs)]
+    if not decoded:
         return result
-    ids = [t["event_id"] for t in transactions]
+    all_keys = [_keys(engine, t) for t in decoded]
     try:
-        done = await engine.with_retry("done_among", lambda: engine.store.done_among(ids))
-        transactions = [t for t in transactions if t["event_id"] not in done]
-        keys = [_keys(engine, t) for t in transactions]
-        features = await engine.with_retry(
-            "record_transactions", lambda: engine.features.record_transactions(keys)
+        recorded = await engine.with_retry(
+            "record_transactions", lambda: engine.features.record_new_transactions(all_keys)
         )
     except RedisUnavailable:
         # No features, no score: raise nothing now, leave the inputs un-done. Redelivery
@@ -68,48 +70,84 @@ async def process_transactions(
         for message in messages:
             result.outputs.append(engine.dead_letter(message, RedisUnavailable("features")))
         return result
+    fresh = [i for i, f in enumerate(recorded) if f is not None]
+    if not fresh:
+        return result
+    transactions = [decoded[i] for i in fresh]
+    keys = [all_keys[i] for i in fresh]
+    features = [f for f in recorded if f is not None]
+    await _score(engine, transactions, keys, features, result, now)
+    await _check_purposes(engine, transactions, result, now)
+    result.after_emit.append(partial(_mark_done, engine, [t["event_id"] for t in transactions]))
+    return result
+
+
+async def _mark_done(engine: Engine, event_ids: list[str]) -> None:
+    engine.features.mark_done_later(event_ids)
+
+
+async def _score(
+    engine: Engine,
+    transactions: list[dict[str, Any]],
+    keys: list[TransactionKeys],
+    features: list[TransactionFeatures],
+    result: BatchResult,
+    now: datetime,
+) -> None:
+    """Score the batch as columns; build records only for rows that need them."""
     tenants = [t["tenant_id"] for t in transactions]
     views = await engine.lender_views(tenants)
     models = await engine.models(TRANSACTION_LR, tenants)
-    tz = engine.settings.local_timezone
-    for txn, feats in zip(transactions, features, strict=True):
-        lr_x = transaction_lr_features(feats, txn["amount_minor"], txn["occurred_at"], tz)
-        lr_risk = models[txn["tenant_id"]].predict_one(lr_x)
-        fraud = transaction_fraud_score(feats, txn["amount_minor"], txn["occurred_at"], lr_risk, tz)
-        if txn.get("loan_id") and fraud.score >= BEHAVIOUR_SIGNAL_AT:
-            # Post-loan behaviour check (seed 5.3.1): a disbursed loan's money spent in an
-            # unusual way raises the loan's risk before any instalment is missed.
-            result.outputs.append(
-                Outgoing(
-                    topics.LOAN_SERVICING.name,
-                    txn["loan_id"],
-                    behaviour_record(txn, fraud.score, now),
-                )
+    batch = score_transactions(
+        features,
+        [t["amount_minor"] for t in transactions],
+        [t["occurred_at"] for t in transactions],
+        engine.settings.local_timezone,
+    )
+    lr_risk = np.empty(len(transactions))
+    rows_of: dict[str, list[int]] = {}
+    for i, tenant in enumerate(tenants):
+        rows_of.setdefault(tenant, []).append(i)
+    for tenant, rows in rows_of.items():
+        lr_risk[rows] = models[tenant].predict_matrix(
+            batch.lr_features[rows], TRANSACTION_LR_FEATURES
+        )
+    batch = batch.with_lr(lr_risk)
+    thresholds = np.array([views[t].config.fraud_alert_threshold for t in tenants])
+    has_loan = np.array([bool(t.get("loan_id")) for t in transactions], dtype=bool)
+    for i in np.flatnonzero(has_loan & (batch.scores >= BEHAVIOUR_SIGNAL_AT)).tolist():
+        # Post-loan behaviour check (seed 5.3.1): a disbursed loan's money spent in an
+        # unusual way raises the loan's risk before any instalment is missed.
+        txn = transactions[i]
+        result.outputs.append(
+            Outgoing(
+                topics.LOAN_SERVICING.name,
+                txn["loan_id"],
+                behaviour_record(txn, float(batch.scores[i]), now),
             )
-        if fraud.score >= views[txn["tenant_id"]].config.fraud_alert_threshold:
-            record = fraud_alert_record(
-                "TRANSACTION",
-                txn,
-                fraud.score,
-                fraud.reasons,
-                now,
-                customer_id=txn["customer_id"],
-                card_masked=mask_card(txn["card_number"]),
-                device_ref=_keys(engine, txn).device_ref,
-            )
-            result.outputs.append(Outgoing(topics.FRAUD_ALERTS.name, txn["customer_id"], record))
-            # Analysts label alerts: keep what was scored so the label can teach the model.
-            result.scored[txn["event_id"]] = {
-                "kind": "transaction",
-                "tenant_id": txn["tenant_id"],
-                "features": lr_x,
-                "risk": lr_risk,
-                "bp_prob": None,
-                "scored_at": now.isoformat(),
-            }
-    await _check_purposes(engine, transactions, result, now)
-    result.done_event_ids.extend(t["event_id"] for t in transactions)
-    return result
+        )
+    for i in np.flatnonzero(batch.scores >= thresholds).tolist():
+        txn, score = transactions[i], float(batch.scores[i])
+        record = fraud_alert_record(
+            "TRANSACTION",
+            txn,
+            score,
+            batch.reasons(i),
+            now,
+            customer_id=txn["customer_id"],
+            card_masked=mask_card(txn["card_number"]),
+            device_ref=keys[i].device_ref,
+        )
+        result.outputs.append(Outgoing(topics.FRAUD_ALERTS.name, txn["customer_id"], record))
+        # Analysts label alerts: keep what was scored so the label can teach the model.
+        result.scored[txn["event_id"]] = {
+            "kind": "transaction",
+            "tenant_id": txn["tenant_id"],
+            "features": batch.lr_row(i),
+            "risk": float(lr_risk[i]),
+            "bp_prob": None,
+            "scored_at": now.isoformat(),
+        }
 
 
 async def _check_purposes(

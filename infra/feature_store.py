@@ -8,6 +8,11 @@ import. Windows count by event time (``occurred_at``), never wall clock, so repl
 deterministic. Processing is at-least-once: sorted-set members are event ids (ZADD NX) or
 last-seen times (ZADD GT), and the amount statistics are guarded by a per-event SET NX marker.
 
+A transaction's done marker (the engine state's ``done:`` key, see infra/engine_store.py) says
+its outputs were acknowledged, so a redelivery is skipped. The transactions script reads the
+markers of its batch and writes those of earlier batches whose outputs were acknowledged since
+(:meth:`FeatureStore.mark_done_later`): a transaction batch costs one round trip, not three.
+
 Key layout (``P`` = prefix, default ``gc:``; ``*_ref`` are HMAC pseudonyms, never raw PII;
 windows, caps and TTLs are the defaults of :class:`Retention`):
 
@@ -23,6 +28,7 @@ windows, caps and TTLs are the defaults of :class:`Retention`):
     P acct:{account_id}:amount           hash    n, mean, m2 (Welford)               3 f   180 d
     P acct:{account_id}:merchants        zset    merchant_id -> last seen (180 d)    500   180 d
     P seen:txn:{event_id}                string  "before" snapshot (replay guard)    -     7 d
+    P done:{event_id}                    string  "1": outputs acknowledged           -     8 d
 
 Sorted sets are trimmed on every write: members older than the window before the set's newest
 member go (ZREMRANGEBYSCORE), then all but the newest ``cap`` (ZREMRANGEBYRANK). A count at
@@ -36,9 +42,11 @@ many hash slots, so this layout needs one Redis node (a primary), not Redis Clus
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,6 +54,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
 from greencredit.models.features import (
     AmountStats,
@@ -61,10 +70,13 @@ from greencredit.models.features import (
 __all__ = [
     "ApplicationKeys",
     "DeviceSignalKeys",
+    "DoneLater",
     "FeatureStore",
     "Retention",
     "TransactionKeys",
 ]
+
+log = logging.getLogger(__name__)
 
 _LUA_DIR = Path(__file__).parent / "lua"
 # What greencredit.streams.masking.pseudonym produces: "<kind>_<32 hex>". Anything else in a
@@ -198,6 +210,9 @@ class Retention:
     # Replay guard of the amount statistics: at least the input topics' retention (7 d), the
     # furthest back a consumer can be rewound.
     marker_ttl: timedelta = timedelta(days=7)
+    # Done markers outlive the input topics' retention (7 d) too, so a rewound consumer skips
+    # what was finished (the engine state's StoreTtl.done, which the application path uses).
+    done_ttl: timedelta = timedelta(days=8)
 
     def settings(self) -> list[str]:
         """``[k, name, value, ...]`` as the Lua header expects: times in ms, caps as ints."""
@@ -247,6 +262,75 @@ def _amount_stats(n: int, mean: float, m2: float) -> AmountStats:
     return AmountStats(n=n, mean=mean, std=math.sqrt(max(m2, 0.0) / n) if n else 0.0)
 
 
+# A worker that goes quiet writes its waiting done markers after this long on its own.
+DONE_IDLE_FLUSH_S = 0.1
+
+
+class DoneLater:
+    """Event ids whose outputs were acknowledged and whose done markers wait to be written.
+
+    The next transactions call writes them (no round trip of their own); if none comes within
+    ``idle_s``, ``flush`` does. Until written, a redelivery of such an event is processed again
+    and re-sends the same output ids: the at-least-once contract holds, as it does when a worker
+    dies between the broker's ack and the marker.
+    """
+
+    def __init__(self, flush: Callable[[], Awaitable[None]], idle_s: float) -> None:
+        """Buffer ids; ``flush`` writes the waiting ones, ``idle_s`` after the first one."""
+        self._flush = flush
+        self._idle_s = idle_s
+        self._waiting: dict[str, None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Future[None] | None = None
+
+    def add(self, event_ids: Iterable[str]) -> None:
+        """Buffer ids (their outputs are acknowledged) and arm the idle flush."""
+        self._waiting.update(dict.fromkeys(event_ids))
+        if self._waiting and self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop, no timer: the next call writes them
+                return
+            self._timer = loop.call_later(self._idle_s, self._fire)
+
+    def waiting(self) -> list[str]:
+        """The ids to write with the next call."""
+        return list(self._waiting)
+
+    def written(self, event_ids: Iterable[str]) -> None:
+        """These markers are stored (ids buffered meanwhile stay)."""
+        for event_id in event_ids:
+            self._waiting.pop(event_id, None)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._waiting and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._flush_quietly())
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self._flush()
+        except (RedisError, OSError) as exc:
+            # Kept for the next call or timer; meanwhile a redelivery is processed again.
+            log.warning("writing done markers failed (%s), retrying later", type(exc).__name__)
+            self.add(())
+
+
+def _transaction_features(t: TransactionKeys, reply: bytes | str) -> TransactionFeatures:
+    f = _fields(reply)
+    state = None if t.device_ref is None else _device_state(t.device_ref, f[6:])
+    return TransactionFeatures(
+        event_id=t.event_id,
+        card=WindowCounts(int(f[0]), int(f[1])),
+        amount_history=_amount_stats(int(f[2]), float(f[3]), float(f[4])),
+        is_new_merchant=f[5] == "1",
+        geo_mismatch=geo_mismatch(
+            t.ip_country, state.geo_country if state else None, t.merchant_country
+        ),
+        device_state=state,
+    )
+
+
 class FeatureStore:
     """Async feature store over one Redis node; one EVALSHA per batch.
 
@@ -267,6 +351,7 @@ class FeatureStore:
             name: redis.register_script(_script(name))
             for name in ("applications", "transactions", "device_signals")
         }
+        self._done_later = DoneLater(self.flush_done, DONE_IDLE_FLUSH_S)
 
     @property
     def prefix(self) -> str:
@@ -312,6 +397,18 @@ class FeatureStore:
             )
         return out
 
+    def mark_done_later(self, event_ids: Iterable[str]) -> None:
+        """These transactions' outputs were acknowledged: mark them done with the next call.
+
+        The next transactions call writes the markers, or :meth:`flush_done` once the worker
+        has been idle for :data:`DONE_IDLE_FLUSH_S`.
+        """
+        self._done_later.add(event_ids)
+
+    async def flush_done(self) -> None:
+        """Write the waiting done markers now (one round trip, none when nothing waits)."""
+        await self._transactions([], check_done=False)
+
     async def record_transactions(
         self, batch: Sequence[TransactionKeys]
     ) -> list[TransactionFeatures]:
@@ -319,33 +416,38 @@ class FeatureStore:
 
         Card velocity includes the transaction; the amount statistics exclude it (they are the
         account's history, for the anomaly); device state only when it carries a device.
+        Done markers are not looked at (see :meth:`record_new_transactions`).
         """
-        if not batch:
+        return [f for f in await self._transactions(batch, check_done=False) if f is not None]
+
+    async def record_new_transactions(
+        self, batch: Sequence[TransactionKeys]
+    ) -> list[TransactionFeatures | None]:
+        """As :meth:`record_transactions`, except for transactions already done.
+
+        Those (processed to the end before) get None and change nothing; the lookup is in the
+        same round trip.
+        """
+        return await self._transactions(batch, check_done=True)
+
+    async def _transactions(
+        self, batch: Sequence[TransactionKeys], *, check_done: bool
+    ) -> list[TransactionFeatures | None]:
+        finished = self._done_later.waiting()
+        if not batch and not finished:
             return []
-        events: list[str] = []
+        args = ["1" if check_done else "0", str(len(finished)), *finished]
         for t in batch:
-            events += [
-                t.event_id, str(epoch_ms(t.occurred_at)), t.account_id, t.customer_id,
-                t.card_ref, t.merchant_id, str(t.amount_minor), t.device_ref or "",
-            ]  # fmt: skip
-        replies = await self._run("transactions", events)
-        out = []
-        for t, reply in zip(batch, replies, strict=True):
-            f = _fields(reply)
-            state = None if t.device_ref is None else _device_state(t.device_ref, f[6:])
-            out.append(
-                TransactionFeatures(
-                    event_id=t.event_id,
-                    card=WindowCounts(int(f[0]), int(f[1])),
-                    amount_history=_amount_stats(int(f[2]), float(f[3]), float(f[4])),
-                    is_new_merchant=f[5] == "1",
-                    geo_mismatch=geo_mismatch(
-                        t.ip_country, state.geo_country if state else None, t.merchant_country
-                    ),
-                    device_state=state,
-                )
+            args.append(
+                f"{t.event_id} {epoch_ms(t.occurred_at)} {t.account_id} {t.customer_id} "
+                f"{t.card_ref} {t.merchant_id} {t.amount_minor} {t.device_ref or '-'}"
             )
-        return out
+        replies = await self._run("transactions", args)
+        self._done_later.written(finished)
+        return [
+            _transaction_features(t, reply) if reply else None
+            for t, reply in zip(batch, replies, strict=True)
+        ]
 
     async def record_device_signals(self, batch: Sequence[DeviceSignalKeys]) -> list[DeviceState]:
         """Store each device's flags, fingerprint and customer; return the state after each.

@@ -132,6 +132,8 @@ class OnlineRiskModel:
         self._pipeline = compose.Pipeline(self._scaler, self._lr)
         self.n_learned = 0
         self.created_at = self.updated_at = require_utc(clock(), "clock()")
+        # predict_matrix's snapshot and what it was taken at: (feature names, n_learned).
+        self._snapshot: tuple[tuple[tuple[str, ...], int], LinearSnapshot] | None = None
 
     # --- scoring and learning ---------------------------------------------------------
 
@@ -146,6 +148,20 @@ class OnlineRiskModel:
         narwhals; the engine ships none, and scoring is per event anyway, so this loops.
         """
         return np.fromiter((self.predict_one(x) for x in rows), dtype=np.float64, count=len(rows))
+
+    def predict_matrix(self, features: np.ndarray, feature_names: Sequence[str]) -> np.ndarray:
+        """Risk of each row of ``features`` (columns in ``feature_names`` order).
+
+        Equal to ``predict_one`` on each row up to float summation order (~1e-15), through a
+        :class:`LinearSnapshot` that is reused until the model learns (every learning step
+        goes through ``learn_one``, which moves ``n_learned``).
+        """
+        taken_at = (tuple(feature_names), self.n_learned)
+        if self._snapshot is None or self._snapshot[0] != taken_at:
+            self._snapshot = (taken_at, self.snapshot(taken_at[0]))
+        if not np.isfinite(features).all():
+            raise ValueError("features must be finite numbers")
+        return self._snapshot[1].predict_matrix(features)
 
     def learn_one(self, x: Mapping[str, float], y: bool) -> None:
         """Learn from one labelled application (``y`` True = defaulted)."""

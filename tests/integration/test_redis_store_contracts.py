@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from greencredit.infra.feature_store import FeatureStore, Retention
+from greencredit.infra.feature_store import DONE_IDLE_FLUSH_S, FeatureStore, Retention
 from greencredit.infra.memory import MemoryFeatureStore
 from greencredit.infra.stores import (
     ChainHeadStore,
@@ -108,3 +108,21 @@ def test_kafka_chain_heads_keep_the_contract(fresh_stack) -> None:
         assert producer.flush(10) == 0
 
     asyncio.run(chain_heads_follow_what_was_written(heads, append))
+
+
+def test_waiting_done_markers_are_written_when_the_worker_goes_idle(stack) -> None:
+    """No next batch comes: the store writes the markers on its own, shortly after."""
+
+    async def body(factory):
+        stores = await factory()
+        stores.features.mark_done_later(["txn-idle-1", "txn-idle-2"])
+        written_at_once = await stores.state.done_among(["txn-idle-1"])
+        await asyncio.sleep(DONE_IDLE_FLUSH_S * 5)
+        return written_at_once, await stores.state.done_among(["txn-idle-1", "txn-idle-2"])
+
+    async def outer(factory):
+        result.extend(await body(factory))
+
+    result: list[Any] = []
+    _run(stack, outer)
+    assert result == [set(), {"txn-idle-1", "txn-idle-2"}]

@@ -80,12 +80,13 @@ def lender_document(funders: str | None = FUNDERS) -> dict[str, Any]:
 
 def memory_engine(embedder: FaceEmbedder | None = None) -> Engine:
     """The worker's engine with in-memory stores (no Redis client is ever used)."""
+    state = MemoryEngineState()
     return Engine(
         settings=SETTINGS,
         codec=CODEC,
         redis=None,  # type: ignore[arg-type]
-        store=MemoryEngineState(),  # type: ignore[arg-type]
-        features=MemoryFeatureStore(),  # type: ignore[arg-type]
+        store=state,  # type: ignore[arg-type]
+        features=MemoryFeatureStore(done=state.done),  # type: ignore[arg-type]
         loans=MemoryLoanStore(),  # type: ignore[arg-type]
         faces=FaceChecker(embedder, MemoryFaceBlacklist(), SETTINGS.face_image_max_bytes),  # type: ignore[arg-type]
         scorer=ApplicationScorer(BP),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from greencredit.agents.applications import process_applications
+from greencredit.agents.batch import record_acknowledged
 from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.agents.transactions import process_transactions
 from greencredit.models.delinquency import DelinquencyPolicy
@@ -22,6 +24,8 @@ from tests.processors.support import (
     messages,
 )
 
+T_NIGHT = datetime(2026, 11, 20, 18, 30, tzinfo=UTC)  # 02:30 in Shanghai
+
 
 def test_a_replayed_batch_emits_nothing_new() -> None:
     async def main():
@@ -29,7 +33,7 @@ def test_a_replayed_batch_emits_nothing_new() -> None:
         batch_messages = messages(APPLICATIONS, batch(6))
         first = await process_applications(engine, batch_messages, NOW)
         # What finish_batch records once the broker acknowledged the outputs.
-        await engine.store.record_outcomes(first.disbursed, first.scored, first.done_event_ids)
+        await record_acknowledged(engine, first)
         again = await process_applications(engine, batch_messages, NOW)
         return first, again
 
@@ -72,7 +76,7 @@ def test_green_loan_money_spent_elsewhere_raises_a_diversion_alert() -> None:
         engine = memory_engine()
         decided = await process_applications(engine, messages(APPLICATIONS, [ev]), NOW)
         [loan] = [o.record for o in decided.outputs if o.topic == "greencredit.disbursements"]
-        await engine.store.start_purpose_watch(loan)  # the after-emit step
+        await record_acknowledged(engine, decided)  # the broker acknowledged the outputs
         spend = transaction(
             1,
             tenant_id=TENANT,
@@ -90,3 +94,39 @@ def test_green_loan_money_spent_elsewhere_raises_a_diversion_alert() -> None:
     assert [a["reasons"][0]["code"] for a in alerts if a["source"] == "GREEN_PURPOSE"] == [
         "DIVERSION_ALERT"
     ]
+
+
+def _spending(n: int) -> list[dict]:
+    """One card's burst at night at new merchants, then a drained account: alerts."""
+    out = []
+    for i in range(n):
+        out.append(
+            transaction(
+                100 + i,
+                tenant_id=TENANT,
+                merchant_id=f"m-{i}",
+                amount_minor=2_000 if i < n - 3 else 900_000,
+                occurred_at=(T_NIGHT + timedelta(minutes=i)).isoformat(),
+            )
+        )
+    return out
+
+
+def test_transactions_are_done_only_once_their_outputs_are_acknowledged() -> None:
+    batch_messages = messages("greencredit.transactions", _spending(24))
+
+    async def main():
+        engine = memory_engine()
+        first = await process_transactions(engine, batch_messages, NOW)
+        # Redelivered before the broker acknowledged: processed again, the same outputs.
+        again = await process_transactions(engine, batch_messages, NOW)
+        for task in again.after_emit:  # what finish_batch runs after the acks
+            await task()
+        after_ack = await process_transactions(engine, batch_messages, NOW)
+        return first, again, after_ack
+
+    first, again, after_ack = asyncio.run(main())
+    alerts = [o.record for o in first.outputs if o.topic == "greencredit.fraud-alerts"]
+    assert len(alerts) >= 3 and set(first.scored) == {a["source_event_id"] for a in alerts}
+    assert [o.record for o in again.outputs] == [o.record for o in first.outputs]
+    assert after_ack.outputs == [] and after_ack.after_emit == [] and not after_ack.scored

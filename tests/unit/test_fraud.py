@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from greencredit.models.features import AmountStats, DeviceState, TransactionFea
 from greencredit.models.fraud import (
     FRAUD_WEIGHTS,
     alert_severity,
+    score_transactions,
     transaction_fraud_score,
     transaction_lr_features,
 )
@@ -103,3 +105,68 @@ def test_lr_features_carry_no_identifiers():
     }
     assert x["night_time"] == 1.0 and x["new_merchant"] == 1.0
     assert all(isinstance(v, float) for v in x.values())
+
+
+_DEVICE = st.one_of(
+    st.none(),
+    st.builds(
+        DeviceState,
+        device_ref=st.just("device_" + "0" * 32),
+        is_emulator=st.booleans(),
+        is_rooted=st.booleans(),
+        vpn_active=st.booleans(),
+        sim_changed_at=st.one_of(
+            st.none(),
+            st.just(NOON_SHANGHAI - timedelta(hours=5)),
+            st.just(datetime(2020, 1, 1, tzinfo=UTC)),
+        ),
+        geo_country=st.sampled_from([None, "CN", "US"]),
+        distinct_fingerprints_30d=st.integers(0, 3),
+        distinct_customers_30d=st.integers(0, 4),
+    ),
+)
+_ROW = st.tuples(
+    st.builds(
+        TransactionFeatures,
+        event_id=st.just("e"),
+        card=st.builds(WindowCounts, st.integers(1, 30), st.integers(30, 150)),
+        amount_history=st.builds(
+            AmountStats,
+            n=st.integers(0, 50),
+            mean=st.floats(0, 1e6),
+            std=st.one_of(st.just(0.0), st.floats(0, 1e5)),
+        ),
+        is_new_merchant=st.booleans(),
+        geo_mismatch=st.booleans(),
+        device_state=_DEVICE,
+    ),
+    st.integers(-50_000, 5_000_000),  # refunds are negative
+    st.sampled_from([NOON_SHANGHAI, THREE_AM_SHANGHAI, NOON_SHANGHAI + timedelta(days=400)]),
+    st.floats(0, 1),  # the LR's risk
+)
+
+
+@given(st.lists(_ROW, min_size=1, max_size=20))
+def test_a_batch_scores_as_one_transaction_at_a_time(rows):
+    """Columnar scoring gives each row the numbers of the per-transaction functions."""
+    features, amounts, times, lr = (list(column) for column in zip(*rows, strict=True))
+    batch = score_transactions(features, amounts, times, TZ).with_lr(np.array(lr))
+    for i, (f, amount, at, risk) in enumerate(rows):
+        x = transaction_lr_features(f, amount, at, TZ)
+        assert batch.lr_row(i) == pytest.approx(x, rel=1e-12, abs=1e-12)
+        one = transaction_fraud_score(f, amount, at, risk, TZ)
+        assert batch.scores[i] == pytest.approx(one.score, rel=1e-12, abs=1e-15)
+        assert [code for code, _ in batch.reasons(i)] == [code for code, _ in one.reasons]
+        assert [c for _, c in batch.reasons(i)] == pytest.approx([c for _, c in one.reasons])
+
+
+def test_a_batch_of_n_scores_as_n_batches_of_one():
+    rows = [
+        (features(), 10_500, NOON_SHANGHAI),
+        (features(is_new_merchant=True, card=WindowCounts(12, 80)), 90_000, THREE_AM_SHANGHAI),
+        (features(amount_history=AmountStats(n=3, mean=5.0, std=0.0)), -300, NOON_SHANGHAI),
+    ]
+    together = score_transactions(*(list(c) for c in zip(*rows, strict=True)), TZ)
+    apart = [score_transactions([f], [a], [t], TZ) for f, a, t in rows]
+    np.testing.assert_array_equal(together.scores, [b.scores[0] for b in apart])
+    np.testing.assert_array_equal(together.lr_features, np.vstack([b.lr_features for b in apart]))

@@ -221,3 +221,22 @@ def test_linear_snapshot_scores_like_river_row_by_row():
     slow = [model.predict_one(dict(zip(names, row, strict=True))) for row in rows]
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
     assert snapshot.version == model.version
+
+
+def test_predict_matrix_follows_the_model_as_it_learns():
+    """The cached snapshot is retaken after learning: never a stale score."""
+    names = ["a", "b"]
+    model = OnlineRiskModel(OnlineLRConfig(prior_risk=0.02))
+    rows = np.array([[1.0, 0.0], [0.0, 5.0], [2.0, -1.0]])
+
+    def one_by_one() -> list[float]:
+        return [model.predict_one(dict(zip(names, row, strict=True))) for row in rows]
+
+    np.testing.assert_allclose(model.predict_matrix(rows, names), one_by_one(), atol=1e-12)
+    for i in range(30):
+        model.learn_one({"a": float(i % 3), "b": float(i % 5)}, i % 3 == 0)
+    learned = model.predict_matrix(rows, names)
+    np.testing.assert_allclose(learned, one_by_one(), atol=1e-12)
+    assert np.abs(learned - 0.02).max() > 0.01  # it did move
+    with pytest.raises(ValueError, match="finite"):
+        model.predict_matrix(np.array([[np.nan, 0.0]]), names)

@@ -32,9 +32,11 @@ from tests.store_contracts import (
 
 
 async def memory_stores(retention: Retention | None = None) -> Stores:
+    state = MemoryEngineState()
+    # One set of done markers, as the Redis stores share their keys.
     return Stores(
-        MemoryEngineState(),
-        MemoryFeatureStore(retention),
+        state,
+        MemoryFeatureStore(retention, done=state.done),
         MemoryLoanStore(),
         MemoryFaceBlacklist(),
     )
