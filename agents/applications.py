@@ -18,6 +18,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from greencredit.infra.engine_store import (
+    DecisionState,
+    DisbursementClaim,
+    FundingRequest,
+)
 from greencredit.infra.feature_store import ApplicationKeys
 from greencredit.models.application_checks import application_problem
 from greencredit.models.decision import ApplicationFacts, Decision, LenderFacts, decide
@@ -29,16 +34,18 @@ from greencredit.streams import topics
 from greencredit.streams.errors import InvalidEvent
 from greencredit.streams.masking import pseudonym
 from greencredit.streams.records import (
+    claim_payload,
+    claimed_records,
     decision_record,
     disbursement_record,
     fraud_alert_record,
     model_health_record,
-    output_event_id,
 )
 
 from .batch import BatchResult
 from .engine import APPLICATION_LR, Engine, Incoming, Outgoing, RedisUnavailable
 from .face_check import FaceOutcome
+from .loans import disbursed_marker, loan_opening
 
 __all__ = ["process_applications"]
 
@@ -59,9 +66,14 @@ async def process_applications(
     tenants = list(dict.fromkeys(a["tenant_id"] for a in applications))
     views = await engine.lender_views(tenants)
     facts = await _gather_facts(engine, applications, views, result, now)
-    lenders = await _lender_facts(engine, views, applications, facts)
+    known = await _decision_state(engine, views, applications, facts)
+    facts = [
+        replace(f, held_funder=known.held_funders.get(a["application_id"]))
+        for a, f in zip(applications, facts, strict=True)
+    ]
+    lenders = await _lender_facts(engine, views, known.funder_used_minor)
     decisions = await _decide_and_reserve(engine, applications, facts, lenders)
-    await _emit_decisions(engine, fresh, decisions, result, now)
+    await _emit_decisions(engine, fresh, decisions, known.claims, views, result, now)
     _observe(engine, applications, decisions, views, result, now)
     moved = engine.moved_lr_adjustments({t: views[t].config for t in tenants})
     if moved:  # an assessment moved the LR weight: every worker should score with it
@@ -169,21 +181,46 @@ def _blacklist_alert(
     )
 
 
-async def _lender_facts(
+async def _decision_state(
     engine: Engine,
     views: dict[str, LenderView],
     applications: list[dict[str, Any]],
     facts: list[ApplicationFacts],
+) -> DecisionState:
+    """Earlier claims and reservations of the batch and its funders' usage, in one read.
+
+    Read before deciding: a redelivered application keeps the funder it holds (its amount
+    is in the usage already, so it must not be routed again against it) and the
+    disbursement it claimed. Without velocity (feature store down) nothing can be
+    approved, so no funder is routed: its lender's usage need not be read.
+    """
+    routable = [a["tenant_id"] for a, f in zip(applications, facts, strict=True) if f.velocity]
+    funders = {
+        t: [f.funder_id for f in views[t].funders]
+        for t in dict.fromkeys(routable)
+        if views[t].funders
+    }
+    ids = [a["application_id"] for a in applications]
+    try:
+        return await engine.with_retry(
+            "decision_state", lambda: engine.store.decision_state(ids, funders)
+        )
+    except RedisUnavailable:
+        if routable:
+            raise  # it answered for the features a moment ago: wait for it (the runtime)
+        # Scored blind, nothing can be approved: no claim or funder to honour. (An earlier
+        # delivery's pending claim is honoured by the next delivery that can read it.)
+        return DecisionState({}, {}, {})
+
+
+async def _lender_facts(
+    engine: Engine, views: dict[str, LenderView], used: dict[str, dict[str, int]]
 ) -> dict[str, LenderFacts]:
     """Per lender: view, online model, shared LR weight and its funders' used capacity."""
     tenants = list(views)
     models = await engine.models(APPLICATION_LR, tenants)
     shared = await engine.lr_weight_adjustments({t: views[t].config for t in tenants})
-    # Without velocity (feature store down) nothing can be approved, so no funder is
-    # routed: its lender's usage need not be read (and a Redis outage does not stop here).
-    routable = [a["tenant_id"] for a, f in zip(applications, facts, strict=True) if f.velocity]
-    usage = await _funder_usage(engine, views, routable)
-    return {t: LenderFacts(views[t], models[t], shared[t], usage.get(t, {})) for t in tenants}
+    return {t: LenderFacts(views[t], models[t], shared[t], used.get(t, {})) for t in tenants}
 
 
 async def _funder_usage(
@@ -242,8 +279,8 @@ async def _reserve(
     lenders: dict[str, LenderFacts],
     indices: list[int],
 ) -> list[int]:
-    """Reserve the routed funders; the indices to decide again (facts updated in place)."""
-    again = []
+    """Reserve the routed funders in one call; the indices to decide again (facts updated)."""
+    wanted = []
     for i in indices:
         funder_id = decisions[i].funder_id
         if funder_id is None or funder_id == facts[i].held_funder:
@@ -251,20 +288,25 @@ async def _reserve(
         application = applications[i]
         tenant = application["tenant_id"]
         funder = next(f for f in lenders[tenant].view.funders if f.funder_id == funder_id)
-        held = await engine.with_retry(
-            "reserve_funding",
-            partial(
-                engine.store.reserve_funding,
-                tenant,
-                funder_id,
-                application["application_id"],
-                application["requested_amount_minor"],
-                funder.capacity_minor,
-            ),
+        request = FundingRequest(
+            tenant,
+            funder_id,
+            application["application_id"],
+            application["requested_amount_minor"],
+            funder.capacity_minor,
         )
-        if held is not None:
-            facts[i] = replace(facts[i], held_funder=held)
-        if held != funder_id:  # filled by another worker, or held by an earlier delivery
+        wanted.append((i, request))
+    if not wanted:
+        return []
+    held = await engine.with_retry(
+        "reserve_fundings",
+        partial(engine.store.reserve_fundings, [request for _, request in wanted]),
+    )
+    again = []
+    for (i, request), funder_id in zip(wanted, held, strict=True):
+        if funder_id is not None:
+            facts[i] = replace(facts[i], held_funder=funder_id)
+        if funder_id != request.funder_id:  # filled by another worker, or held already
             again.append(i)
     return again
 
@@ -288,45 +330,88 @@ async def _emit_decisions(
     engine: Engine,
     fresh: list[tuple[Incoming, dict[str, Any]]],
     decisions: list[Decision],
+    claims: dict[str, DisbursementClaim],
+    views: dict[str, LenderView],
     result: BatchResult,
     now: datetime,
 ) -> None:
-    """Append decisions, reviews and disbursements (RedisUnavailable if the claim fails)."""
-    approvals = []
-    for (message, application), decision in zip(fresh, decisions, strict=True):
-        record = decision_record(application, decision.scored, engine.pii_key, now)
+    """Append decisions, reviews and disbursements, and the loans to open once they are out.
+
+    RedisUnavailable propagates if the claim fails: without it exactly-one cannot be
+    promised, and the runtime re-runs the batch once Redis answers.
+    """
+    applications = [a for _, a in fresh]
+    records = [
+        decision_record(a, d.scored, engine.pii_key, now)
+        for a, d in zip(applications, decisions, strict=True)
+    ]
+    disbursements = {
+        i: disbursement_record(applications[i], d.terms, records[i]["event_id"])
+        for i, d in enumerate(decisions)
+        if d.terms is not None
+    }
+    await _claim(engine, applications, records, disbursements, claims)
+    for i, (message, application) in enumerate(fresh):
         sealed = Outgoing(
-            topics.DECISIONS.name, application["customer_id"], record, message.partition
+            topics.DECISIONS.name, application["customer_id"], records[i], message.partition
         )
         result.outputs.append(sealed)
-        if decision.outcome == "REVIEW":
+        if records[i]["decision"] == "REVIEW":
             result.outputs.append(
-                Outgoing(topics.REVIEWS.name, application["customer_id"], record, same_as=sealed)
+                Outgoing(
+                    topics.REVIEWS.name, application["customer_id"], records[i], same_as=sealed
+                )
             )
-        if decision.terms is not None:
-            approvals.append((message, application, decision, record["event_id"]))
-    if not approvals:
-        return
-    claims_wanted = [
-        (a["application_id"], output_event_id("disbursement", a["event_id"]))
-        for _, a, _, _ in approvals
-    ]
-    # Without the claim exactly-one cannot be promised: RedisUnavailable propagates and the
-    # runtime re-runs the batch once Redis answers (nothing emitted, nothing marked done).
-    claims = await engine.with_retry(
-        "claim_disbursements", lambda: engine.store.claim_disbursements(claims_wanted)
-    )
-    for (message, application, decision, decision_id), claim in zip(approvals, claims, strict=True):
-        if claim.state == "sent" or decision.terms is None:
+        record = disbursements.get(i)
+        if record is None:
             continue
-        record = disbursement_record(application, decision.terms, decision_id)
-        result.after_emit.append(partial(engine.store.start_purpose_watch, record))
         result.outputs.append(
             Outgoing(
                 topics.DISBURSEMENTS.name, application["customer_id"], record, message.partition
             )
         )
-        result.disbursed.append((application["application_id"], record["event_id"]))
+        tenant = record["tenant_id"]
+        result.opened_loans.append(loan_opening(record, views[tenant].delinquency))
+        result.disbursed.append(disbursed_marker(record))
+
+
+async def _claim(
+    engine: Engine,
+    applications: list[dict[str, Any]],
+    records: list[dict[str, Any]],
+    disbursements: dict[int, dict[str, Any]],
+    known: dict[str, DisbursementClaim],
+) -> None:
+    """Claim new disbursements; apply earlier claims (updates records and disbursements).
+
+    A sent disbursement is not sent again. A pending one (an earlier delivery claimed it
+    and may have sent it) is sent again exactly as claimed, with the decision it came
+    with, even where this delivery decided otherwise: its loan must open either way.
+    """
+    claims = {
+        i: known[a["application_id"]]
+        for i, a in enumerate(applications)
+        if a["application_id"] in known
+    }
+    new = [i for i in disbursements if i not in claims]
+    wanted = [
+        (
+            applications[i]["application_id"],
+            disbursements[i]["event_id"],
+            claim_payload(records[i], disbursements[i]),
+        )
+        for i in new
+    ]
+    if wanted:
+        made = await engine.with_retry(
+            "claim_disbursements", lambda: engine.store.claim_disbursements(wanted)
+        )
+        claims.update(zip(new, made, strict=True))
+    for i, claim in claims.items():
+        if claim.state == "sent":
+            disbursements.pop(i, None)
+        elif claim.state == "pending" and claim.payload is not None:
+            records[i], disbursements[i] = claimed_records(claim.payload)
 
 
 def _observe(

@@ -15,12 +15,19 @@ from typing import Any
 
 import faust
 
+from greencredit.infra.engine_store import Disbursed
+from greencredit.infra.loan_store import LoanOpening
+from greencredit.streams.audit import GENESIS_HASH
+from greencredit.streams.topics import DISBURSEMENTS, LOAN_OPENINGS
+
 from .engine import Engine, Incoming, Outgoing, RedisUnavailable
 from .sink import Sink
 
-__all__ = ["BatchResult", "finish_batch", "incoming_from_events"]
+__all__ = ["BatchResult", "finish_batch", "incoming_from_events", "record_acknowledged"]
 
 log = logging.getLogger(__name__)
+# The loan-openings topic is not chained (the disbursements topic holds the audited copy).
+_UNCHAINED = {"prev_hash": GENESIS_HASH, "record_hash": GENESIS_HASH}
 
 
 @dataclass
@@ -29,7 +36,9 @@ class BatchResult:
 
     outputs: list[Outgoing] = field(default_factory=list)
     done_event_ids: list[str] = field(default_factory=list)
-    disbursed: list[tuple[str, str]] = field(default_factory=list)  # (application_id, event_id)
+    disbursed: list[Disbursed] = field(default_factory=list)
+    # Loans the batch's disbursements open, once the broker acknowledged them.
+    opened_loans: list[LoanOpening] = field(default_factory=list)
     scored: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> pending entry
     # Input event id -> its occurred_at, for the decision-latency metric (no second decode).
     occurred_at: dict[str, datetime] = field(default_factory=dict)
@@ -43,29 +52,62 @@ async def finish_batch(
     sink: Sink,
     on_acked: Callable[[BatchResult], None] | None = None,
 ) -> None:
-    """Send, await acks, then record done markers, disbursements and pending labels."""
+    """Send, await acks, then open loans, record done markers, disbursements and labels."""
     await engine.emit(result.outputs, sink)
     if on_acked is not None:
         on_acked(result)  # metrics: the moment the broker acknowledged the outputs
+    try:
+        await record_acknowledged(engine, result)
+    except RedisUnavailable as exc:
+        # Money went out but Redis cannot open its loans now: hand them to the loan-openings
+        # topic (acknowledged before this batch counts as processed), whose agent opens
+        # them once Redis answers, so the applications go on (scored blind meanwhile).
+        log.error("loans of %d disbursements deferred: %s", len(result.disbursed), exc)
+        deferred = [
+            Outgoing(LOAN_OPENINGS.name, o.key, {**o.record, **_UNCHAINED})
+            for o in result.outputs
+            if o.topic == DISBURSEMENTS.name
+        ]
+        await engine.emit(deferred, sink)
+
+
+async def record_acknowledged(engine: Engine, result: BatchResult) -> None:
+    """What follows the broker's acks: after-emit steps, loans opened, outcomes recorded."""
     for task in result.after_emit:
         try:
             await task()
         except (RedisUnavailable, OSError) as exc:
             # Left in place, the work is redone by the next event (same ids): nothing lost.
             log.error("after-emit step failed: %s", type(exc).__name__)
-    if not (result.disbursed or result.scored or result.done_event_ids):
+    if result.disbursed:
+        # Money went out: its loans open before the claims are marked sent and the inputs
+        # done. RedisUnavailable propagates (see finish_batch); a crash part way leaves the
+        # claims pending, and the redelivery sends the same records and opens the same loans.
+        await _open_loans(engine, result)
+        return
+    if not (result.scored or result.done_event_ids):
         return
     try:
-        await engine.with_retry(
-            "record_outcomes",
-            lambda: engine.store.record_outcomes(
-                result.disbursed, result.scored, result.done_event_ids
-            ),
-        )
+        await _record_outcomes(engine, result)
     except RedisUnavailable as exc:
         # Outputs are out and acknowledged; without the markers a redelivery re-sends the
         # same ids (consumers de-duplicate). Nothing is lost.
         log.error("bookkeeping after emit failed: %s", exc)
+
+
+async def _record_outcomes(engine: Engine, result: BatchResult) -> None:
+    await engine.with_retry(
+        "record_outcomes",
+        lambda: engine.store.record_outcomes(
+            result.disbursed, result.scored, result.done_event_ids
+        ),
+    )
+
+
+async def _open_loans(engine: Engine, result: BatchResult) -> None:
+    # Opened (idempotently) before the claims are marked sent: see record_outcomes.
+    await engine.with_retry("open_loans", lambda: engine.loans.open(result.opened_loans))
+    await _record_outcomes(engine, result)
 
 
 def incoming_from_events(events: Sequence[faust.EventT]) -> list[Incoming]:

@@ -1,6 +1,8 @@
 """Post-loan management: loans opened, aged and escalated.
 
-Disbursements open loans; repayments, servicing events and the daily check age them;
+The worker that sends a disbursement opens its loan (agents/applications.py with
+:func:`loan_opening`, once the broker acknowledged it: no round trip through Kafka);
+repayments, servicing events and the daily check age them;
 level changes become escalations for the collection systems. The loan's state lives in
 Redis (infra/loan_store.py) and changes only through the pure `models.delinquency.step`.
 Several agents may touch one loan, so each write is a compare-and-set on the state's
@@ -12,15 +14,18 @@ deterministic ids instead of losing a transition.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
+from greencredit.infra.engine_store import Disbursed, StoreTtl
+from greencredit.infra.loan_store import LoanOpening
 from greencredit.models.delinquency import (
     BehaviourSignal,
     CollateralRevalued,
     DailyCheck,
+    DelinquencyPolicy,
     GuarantorStatus,
     LoanOpened,
     LoanState,
@@ -30,6 +35,7 @@ from greencredit.models.delinquency import (
     open_loan,
     step,
 )
+from greencredit.models.green import IntegrityState, default_taxonomy
 from greencredit.streams import topics
 from greencredit.streams.masking import mask_email, mask_phone, pseudonym
 from greencredit.streams.records import escalation_record
@@ -37,29 +43,75 @@ from greencredit.streams.records import escalation_record
 from .batch import BatchResult
 from .engine import Engine, Incoming, Outgoing
 
-__all__ = ["process_loan_events"]
+__all__ = ["disbursed_marker", "loan_opening", "process_loan_events", "process_loan_openings"]
 
 log = logging.getLogger(__name__)
 _CAS_ATTEMPTS = 8
 _PAGE = 256
 _EPOCH = date(1970, 1, 1)
+_WATCH_AFTER_TERM_S = StoreTtl().case
+
+
+def loan_opening(disbursement: Mapping[str, Any], policy: DelinquencyPolicy) -> LoanOpening:
+    """The loan a disbursement record opens (the worker that sends it opens it, see README)."""
+    state = open_loan(
+        LoanOpened(
+            event_id=disbursement["event_id"],
+            loan_id=disbursement["loan_id"],
+            tenant_id=disbursement["tenant_id"],
+            customer_id=disbursement["customer_id"],
+            currency=disbursement["currency"],
+            principal_minor=disbursement["amount_minor"],
+            schedule=[
+                (i["number"], i["due_date"], i["amount_due_minor"])
+                for i in disbursement["schedule"]
+            ],
+            opened_on=disbursement["occurred_at"].astimezone(UTC).date(),
+        ),
+        policy,
+    )
+    return LoanOpening(
+        tenant_id=state.tenant_id,
+        loan_id=state.loan_id,
+        state=state.to_dict(),
+        opened_day=(state.as_of - _EPOCH).days,
+        term_days=len(state.instalments) * 31,
+    )
+
+
+def disbursed_marker(disbursement: Mapping[str, Any]) -> Disbursed:
+    """What record_outcomes marks for a sent disbursement: sent, and a green loan's watch."""
+    if not default_taxonomy().is_green(disbursement["purpose"]):
+        return Disbursed(disbursement["application_id"], disbursement["event_id"])
+    watch = IntegrityState(
+        disbursement["loan_id"], disbursement["purpose"], int(disbursement["amount_minor"])
+    )
+    # Watched for the loan's term, and a case's lifetime after it.
+    ttl = int(disbursement["term_months"]) * 31 * 86_400 + _WATCH_AFTER_TERM_S
+    return Disbursed(disbursement["application_id"], disbursement["event_id"], watch, ttl)
+
+
+async def process_loan_openings(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+    """Open the loans of disbursements sent while Redis was down (see finish_batch).
+
+    While Redis is still down this raises RedisUnavailable and the runtime waits it out:
+    only this stream stops, and nothing is committed past what is not opened yet.
+    """
+    result = BatchResult()
+    records = [r for _, r in engine.decode_all(messages, result.outputs)]
+    if not records:
+        return result
+    tenants = {r["tenant_id"] for r in records}
+    views = await engine.lender_views(tenants)
+    openings = [loan_opening(r, views[r["tenant_id"]].delinquency) for r in records]
+    await engine.with_retry("open_loans", partial(engine.loans.open, openings))
+    marks = [disbursed_marker(r) for r in records]
+    await engine.with_retry("record_outcomes", partial(engine.store.record_outcomes, marks, {}, []))
+    return result
 
 
 def _domain_event(topic: str, event: dict[str, Any]) -> tuple[str, Any] | None:
     """(loan_id, delinquency event) for one decoded input; None when it is not for a loan."""
-    if topic == topics.DISBURSEMENTS.name:
-        return event["loan_id"], LoanOpened(
-            event_id=event["event_id"],
-            loan_id=event["loan_id"],
-            tenant_id=event["tenant_id"],
-            customer_id=event["customer_id"],
-            currency=event["currency"],
-            principal_minor=event["amount_minor"],
-            schedule=[
-                (i["number"], i["due_date"], i["amount_due_minor"]) for i in event["schedule"]
-            ],
-            opened_on=event["occurred_at"].date(),
-        )
     if topic == topics.REPAYMENTS.name:
         paid_on = (event["paid_at"] or event["occurred_at"]).date()
         return event["loan_id"], RepaymentReceived(
@@ -92,48 +144,51 @@ async def apply_to_loans(
     result: BatchResult,
 ) -> None:
     """Apply (loan_id, event) in order with compare-and-set; queue the escalations."""
-    by_loan: dict[str, list[Any]] = {}
+    pending: dict[str, list[Any]] = {}
     for loan_id, event in events:
-        by_loan.setdefault(loan_id, []).append(event)
-    pending = dict(by_loan)
+        pending.setdefault(loan_id, []).append(event)
     changed: dict[str, LoanState] = {}
     for _ in range(_CAS_ATTEMPTS):
         if not pending:
             break
-        ids = list(pending)
-        stored = await engine.with_retry("load_loans", partial(engine.loans.load, ids))
-        tenants = {s["tenant_id"] for s in stored.values()} | {
-            e.tenant_id for evs in pending.values() for e in evs if isinstance(e, LoanOpened)
-        }
+        stored = await engine.with_retry("load_loans", partial(engine.loans.load, list(pending)))
+        tenants = {s["tenant_id"] for s in stored.values()}
         policies = {t: v.delinquency for t, v in (await engine.lender_views(tenants)).items()}
-        updates, states = [], {}
-        for loan_id, loan_events in pending.items():
-            state = LoanState.from_dict(stored[loan_id]) if loan_id in stored else None
-            expected = state.version if state else -1
-            for event in loan_events:
-                if isinstance(event, LoanOpened):
-                    if state is None:
-                        state = open_loan(event, policies[event.tenant_id])
-                    continue
-                if state is None:
-                    log.warning("event for unknown loan %s skipped", loan_id)
-                    continue
-                state, _ = step(state, event, policies[state.tenant_id])
-            if state is not None and (expected == -1 or state.version != expected):
-                states[loan_id] = state
-                updates.append((loan_id, expected, state.to_dict(), len(state.instalments) * 31))
+        states = _applied(pending, stored, policies)
+        updates = [
+            (loan_id, expected, state.to_dict(), len(state.instalments) * 31)
+            for loan_id, (expected, state) in states.items()
+        ]
         written = await engine.with_retry(
             "loan_cas", partial(engine.loans.compare_and_set, updates)
         )
-        for (loan_id, *_), ok in zip(updates, written, strict=True):
-            if ok:
-                changed[loan_id] = states[loan_id]
-                del pending[loan_id]
-        for loan_id in [i for i in pending if i not in states]:
-            del pending[loan_id]  # nothing to write (unknown loan or already applied)
+        won = {loan_id for (loan_id, *_), ok in zip(updates, written, strict=True) if ok}
+        changed.update((loan_id, states[loan_id][1]) for loan_id in won)
+        # Written, or nothing to write (unknown loan, already applied): done with them.
+        pending = {i: evs for i, evs in pending.items() if i in states and i not in won}
     if pending:
         raise RuntimeError(f"loan updates kept conflicting: {sorted(pending)[:5]}")
     await _queue_escalations(engine, changed, result)
+
+
+def _applied(
+    pending: Mapping[str, list[Any]],
+    stored: Mapping[str, Mapping[str, Any]],
+    policies: Mapping[str, DelinquencyPolicy],
+) -> dict[str, tuple[int, LoanState]]:
+    """loan_id -> (the version read, the state after its events), for states that changed."""
+    out = {}
+    for loan_id, loan_events in pending.items():
+        if loan_id not in stored:
+            log.warning("event for unknown loan %s skipped", loan_id)
+            continue
+        state = LoanState.from_dict(stored[loan_id])
+        expected = state.version
+        for event in loan_events:
+            state, _ = step(state, event, policies[state.tenant_id])
+        if state.version != expected:
+            out[loan_id] = (expected, state)
+    return out
 
 
 async def _queue_escalations(
@@ -244,7 +299,7 @@ async def process_contacts(engine: Engine, messages: Sequence[Incoming]) -> Batc
 def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the post-loan agents and the daily tick to the Faust app."""
     for topic, name, process in (
-        (topics.DISBURSEMENTS, "loans_opened", process_loan_events),
+        (topics.LOAN_OPENINGS, "loan_openings", process_loan_openings),
         (topics.REPAYMENTS, "repayments", process_loan_events),
         (topics.LOAN_SERVICING, "loan_servicing", process_loan_events),
         (topics.LOAN_CLOCK, "loan_clock", process_clock),

@@ -18,9 +18,16 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from greencredit.models.green import IntegrityState, default_taxonomy
+from greencredit.models.green import IntegrityState
 
-__all__ = ["DisbursementClaim", "EngineStore", "StoreTtl"]
+__all__ = [
+    "DecisionState",
+    "Disbursed",
+    "DisbursementClaim",
+    "EngineStore",
+    "FundingRequest",
+    "StoreTtl",
+]
 
 # Apply a lender config only if its version is newer than the stored one (configs arrive
 # on a compacted topic and are redelivered on every restart).
@@ -33,16 +40,27 @@ return 1
 """
 
 
-# Reserve a funder's capacity for one application, once (a redelivery gets the same funder).
+# Reserve funders' capacity for a batch of applications, each once (a redelivery gets its
+# first funder back), in order: KEYS are (funder usage, application's funding) pairs, ARGV
+# the TTL then (amount, capacity, funder id) per pair. '' where the funder is full.
 _RESERVE_FUNDING = """
-local existing = redis.call('GET', KEYS[2])
-if existing then return existing end
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return false end
-redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
-return ARGV[3]
+local ttl, out = ARGV[1], {}
+for k = 1, #KEYS, 2 do
+  local a = 2 + 3 * (k - 1) / 2
+  local existing = redis.call('GET', KEYS[k + 1])
+  local used = tonumber(redis.call('GET', KEYS[k]) or '0')
+  if existing then
+    out[#out + 1] = existing
+  elseif used + tonumber(ARGV[a]) > tonumber(ARGV[a + 1]) then
+    out[#out + 1] = ''
+  else
+    redis.call('INCRBY', KEYS[k], ARGV[a])
+    redis.call('EXPIRE', KEYS[k], ttl)
+    redis.call('SET', KEYS[k + 1], ARGV[a + 2], 'EX', ttl)
+    out[#out + 1] = ARGV[a + 2]
+  end
+end
+return out
 """
 
 
@@ -64,10 +82,60 @@ class StoreTtl:
 
 @dataclass(frozen=True)
 class DisbursementClaim:
-    """Result of claiming an application's disbursement."""
+    """Result of claiming an application's disbursement.
+
+    ``payload``: what the claimer stored with a pending claim (the records it was about to
+    send), so that a redelivery sends exactly those; None once sent, or for a new claim.
+    """
 
     state: str  # "new" (we own it), "pending" (claimed, not confirmed sent), "sent"
     event_id: str
+    payload: bytes | None = None
+
+
+@dataclass(frozen=True)
+class DecisionState:
+    """What the store knows about a batch's applications before they are decided."""
+
+    claims: dict[str, DisbursementClaim]  # application id -> an earlier delivery's claim
+    held_funders: dict[str, str]  # application id -> the funder an earlier delivery reserved
+    funder_used_minor: dict[str, dict[str, int]]  # tenant -> funder -> capacity used
+
+
+@dataclass(frozen=True)
+class FundingRequest:
+    """Reserve `amount_minor` of a funder's capacity for one application."""
+
+    tenant_id: str
+    funder_id: str
+    application_id: str
+    amount_minor: int
+    capacity_minor: int
+
+
+@dataclass(frozen=True)
+class Disbursed:
+    """A disbursement the broker acknowledged, and the green-purpose watch its loan starts."""
+
+    application_id: str
+    event_id: str
+    watch: IntegrityState | None = None
+    watch_ttl_s: int = 0
+
+
+def pending_claim(event_id: str, payload: bytes) -> bytes:
+    """The stored form of a new claim: ``pending:<event id>``, a newline, the payload."""
+    return b"pending:" + event_id.encode() + b"\n" + payload
+
+
+def parse_claim(value: bytes | str | None, event_id: str) -> DisbursementClaim | None:
+    """The claim stored as ``state:event_id`` (``pending`` may carry a payload after a newline)."""
+    if value is None:
+        return None
+    raw = value if isinstance(value, bytes) else value.encode()
+    head, _, payload = raw.partition(b"\n")
+    state, _, stored_id = head.decode().partition(":")
+    return DisbursementClaim(state, stored_id or event_id, payload or None)
 
 
 class EngineStore:
@@ -91,44 +159,87 @@ class EngineStore:
         values = await self.client.mget([self._key("done", e) for e in event_ids])
         return {e for e, v in zip(event_ids, values, strict=True) if v is not None}
 
+    async def decision_state(
+        self, application_ids: Sequence[str], funders: Mapping[str, Sequence[str]]
+    ) -> DecisionState:
+        """Earlier claims and reservations of these applications and the funders' usage.
+
+        One read before deciding: a redelivered application keeps the funder it holds
+        (its amount is already in the usage) and the disbursement it claimed.
+        """
+        wanted = [(t, f) for t, ids in funders.items() for f in ids]
+        keys = [self._key("disb", a) for a in application_ids]
+        keys += [self._key("funding", a) for a in application_ids]
+        keys += [self._key("funder", t, f) for t, f in wanted]
+        if not keys:
+            return DecisionState({}, {}, {})
+        values = await self.client.mget(keys)
+        n = len(application_ids)
+        claims = {}
+        for application_id, value in zip(application_ids, values[:n], strict=True):
+            claim = parse_claim(value, "")
+            if claim is not None:
+                claims[application_id] = claim
+        held = {
+            a: v.decode() if isinstance(v, bytes) else str(v)
+            for a, v in zip(application_ids, values[n : 2 * n], strict=True)
+            if v is not None
+        }
+        used: dict[str, dict[str, int]] = {t: {} for t in funders}
+        for (tenant, funder), value in zip(wanted, values[2 * n :], strict=True):
+            used[tenant][funder] = int(value or 0)
+        return DecisionState(claims, held, used)
+
     async def claim_disbursements(
-        self, claims: Sequence[tuple[str, str]]
+        self, claims: Sequence[tuple[str, str, bytes]]
     ) -> list[DisbursementClaim]:
-        """Claim (application_id, disbursement event id) pairs with SET NX, in one round trip."""
+        """Claim (application_id, disbursement event id, payload) with SET NX, in one round trip.
+
+        The payload (the records about to be sent) is kept with the pending claim: a
+        redelivery that finds the claim pending sends exactly them again.
+        """
         if not claims:
             return []
         pipe = self.client.pipeline(transaction=False)
-        for application_id, event_id in claims:
+        for application_id, event_id, payload in claims:
             key = self._key("disb", application_id)
-            pipe.set(key, f"pending:{event_id}", nx=True, ex=self.ttl.disbursement)
+            pipe.set(key, pending_claim(event_id, payload), nx=True, ex=self.ttl.disbursement)
             pipe.get(key)
         replies = await pipe.execute()
         out = []
-        for (_, event_id), created, current in zip(
+        for (_, event_id, _), created, current in zip(
             claims, replies[0::2], replies[1::2], strict=True
         ):
-            if created:
-                out.append(DisbursementClaim("new", event_id))
-            else:
-                state, _, stored_id = (current or b"pending:").decode().partition(":")
-                out.append(DisbursementClaim(state, stored_id or event_id))
+            claim = None if created else parse_claim(current, event_id)
+            out.append(claim or DisbursementClaim("new", event_id))
         return out
 
     async def record_outcomes(
         self,
-        disbursed: Sequence[tuple[str, str]],
+        disbursed: Sequence[Disbursed],
         scored: Mapping[str, Mapping[str, Any]],
         done: Sequence[str],
     ) -> None:
         """Record a batch's outcomes once its outputs were acknowledged (one round trip).
 
-        Marks disbursements sent, keeps the scored features for late labels and marks
-        the inputs done.
+        Starts the green loans' purpose watches, marks disbursements sent, keeps the scored
+        features for late labels and marks the inputs done, in that order: a crash part
+        way leaves a claim pending, and its redelivery redoes the (idempotent) rest.
         """
         pipe = self.client.pipeline(transaction=False)
-        for application_id, event_id in disbursed:
+        for item in disbursed:
+            if item.watch is not None:
+                pipe.set(
+                    self._key("integrity", item.watch.loan_id),
+                    orjson.dumps(item.watch.to_dict()),
+                    nx=True,
+                    ex=item.watch_ttl_s,
+                )
+        for item in disbursed:
             pipe.set(
-                self._key("disb", application_id), f"sent:{event_id}", ex=self.ttl.disbursement
+                self._key("disb", item.application_id),
+                f"sent:{item.event_id}",
+                ex=self.ttl.disbursement,
             )
         for event_id, entry in scored.items():
             pipe.set(self._key("pending", event_id), orjson.dumps(entry), ex=self.ttl.pending)
@@ -137,18 +248,6 @@ class EngineStore:
         await pipe.execute()
 
     # -- green-purpose integrity -----------------------------------------------------
-    async def start_purpose_watch(self, disbursement: Mapping[str, Any]) -> None:
-        """Start watching a green loan's spending against its purpose (idempotent)."""
-        if not default_taxonomy().is_green(disbursement["purpose"]):
-            return
-        state = IntegrityState(
-            disbursement["loan_id"], disbursement["purpose"], int(disbursement["amount_minor"])
-        )
-        ttl = int(disbursement["term_months"]) * 31 * 86_400 + self.ttl.case
-        await self.client.set(
-            self._key("integrity", state.loan_id), orjson.dumps(state.to_dict()), nx=True, ex=ttl
-        )
-
     async def purpose_watches(self, loan_ids: Sequence[str]) -> dict[str, IntegrityState]:
         """Watched loans among these (non-green or unknown loans are absent)."""
         ids = list(dict.fromkeys(loan_ids))
@@ -176,13 +275,6 @@ class EngineStore:
         await pipe.execute()
 
     # -- funding partners -------------------------------------------------------------
-    async def funder_usage(self, tenant_id: str, funder_ids: Sequence[str]) -> dict[str, int]:
-        """Capacity already used per funder (minor units)."""
-        if not funder_ids:
-            return {}
-        values = await self.client.mget([self._key("funder", tenant_id, f) for f in funder_ids])
-        return {f: int(v or 0) for f, v in zip(funder_ids, values, strict=True)}
-
     async def funder_usages(
         self, funders: Mapping[str, Sequence[str]]
     ) -> dict[str, dict[str, int]]:
@@ -196,25 +288,23 @@ class EngineStore:
             out[tenant][funder] = int(value or 0)
         return out
 
-    async def reserve_funding(
-        self,
-        tenant_id: str,
-        funder_id: str,
-        application_id: str,
-        amount_minor: int,
-        capacity_minor: int,
-    ) -> str | None:
-        """Reserve capacity for an application; the funder that holds it, or None if full.
+    async def reserve_fundings(self, requests: Sequence[FundingRequest]) -> list[str | None]:
+        """Reserve capacity for each application in order, in one atomic call.
 
-        Idempotent per application: a redelivered application gets its first funder back.
+        Per request: the funder that holds the application's reservation (an earlier
+        one wins: a redelivered application gets its first funder back), or None when
+        the funder is full.
         """
-        reply = await self._reserve_funding(
-            keys=[self._key("funder", tenant_id, funder_id), self._key("funding", application_id)],
-            args=[amount_minor, capacity_minor, funder_id, self.ttl.disbursement],
-        )
-        if not reply:
-            return None
-        return reply.decode() if isinstance(reply, bytes) else str(reply)
+        if not requests:
+            return []
+        keys: list[str] = []
+        args: list[int | str] = [self.ttl.disbursement]
+        for r in requests:
+            keys.append(self._key("funder", r.tenant_id, r.funder_id))
+            keys.append(self._key("funding", r.application_id))
+            args += [r.amount_minor, r.capacity_minor, r.funder_id]
+        replies = await self._reserve_funding(keys=keys, args=args)
+        return [(r.decode() if isinstance(r, bytes) else str(r)) or None for r in replies]
 
     # -- lender configurations ---------------------------------------------------------------
     async def put_config_if_newer(

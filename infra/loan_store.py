@@ -14,13 +14,14 @@ pickle) and carries no PII; customer contacts are kept masked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 
-__all__ = ["LoanStore"]
+__all__ = ["LoanOpening", "LoanStore"]
 
 _CAS = """
 local current = redis.call('GET', KEYS[1])
@@ -36,6 +37,21 @@ return 1
 _LOAN_TTL_SLACK = timedelta(days=730)
 _INDEX_TTL = int(timedelta(days=400).total_seconds())
 _CONTACT_TTL = int(timedelta(days=400).total_seconds())
+
+
+@dataclass(frozen=True)
+class LoanOpening:
+    """A loan to open: its first state (JSON-able, version 0) and where it is indexed."""
+
+    tenant_id: str
+    loan_id: str
+    state: Mapping[str, Any]
+    opened_day: int  # epoch days: the open-loan index orders by it
+    term_days: int
+
+
+def _loan_ttl(term_days: int) -> int:
+    return int((timedelta(days=term_days) + _LOAN_TTL_SLACK).total_seconds())
 
 
 class LoanStore:
@@ -71,7 +87,7 @@ class LoanStore:
             return []
         pipe = self.client.pipeline(transaction=False)
         for loan_id, expected, state, term_days in updates:
-            ttl = int((timedelta(days=term_days) + _LOAN_TTL_SLACK).total_seconds())
+            ttl = _loan_ttl(term_days)
             # Queued on the pipeline (EVALSHA, with a SCRIPT LOAD on first use).
             await self._cas(
                 keys=[self._loan_key(loan_id)],
@@ -79,6 +95,26 @@ class LoanStore:
                 client=pipe,
             )
         return [bool(r) for r in await pipe.execute()]
+
+    async def open(self, loans: Sequence[LoanOpening]) -> None:
+        """Open loans that do not exist yet and index them, in one round trip.
+
+        Idempotent: a loan opened before (by an earlier delivery) keeps its state, however
+        far it has moved since; indexing it again is harmless.
+        """
+        if not loans:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for loan in loans:
+            pipe.set(
+                self._loan_key(loan.loan_id),
+                orjson.dumps(loan.state),
+                nx=True,
+                ex=_loan_ttl(loan.term_days),
+            )
+            pipe.zadd(self._index_key(loan.tenant_id), {loan.loan_id: loan.opened_day}, nx=True)
+            pipe.expire(self._index_key(loan.tenant_id), _INDEX_TTL)
+        await pipe.execute()
 
     async def index_open(self, loans: Iterable[tuple[str, str, int]]) -> None:
         """Add (tenant_id, loan_id, opened epoch day) to the open-loan index."""

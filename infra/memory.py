@@ -28,10 +28,17 @@ from greencredit.models.features import (
     from_epoch_ms,
     geo_mismatch,
 )
-from greencredit.models.green import IntegrityState, default_taxonomy
+from greencredit.models.green import IntegrityState
 from greencredit.streams.audit import GENESIS_HASH
 
-from .engine_store import DisbursementClaim
+from .engine_store import (
+    DecisionState,
+    Disbursed,
+    DisbursementClaim,
+    FundingRequest,
+    parse_claim,
+    pending_claim,
+)
 from .face_blacklist import (
     BlacklistMatcher,
     DimensionMismatchError,
@@ -46,6 +53,7 @@ from .feature_store import (
     TransactionKeys,
     _amount_stats,
 )
+from .loan_store import LoanOpening
 
 __all__ = [
     "MemoryChainHeads",
@@ -295,7 +303,8 @@ class MemoryEngineState:
     def __init__(self) -> None:
         """Empty state."""
         self.done: set[str] = set()
-        self.disbursements: dict[str, str] = {}  # application id -> "pending:<id>" | "sent:<id>"
+        # application id -> b"pending:<id>\n<payload>" | b"sent:<id>", as stored in Redis
+        self.disbursements: dict[str, bytes] = {}
         self.pending: dict[str, Any] = {}
         self.watches: dict[str, Any] = {}
         self.funder_used: dict[tuple[str, str], int] = {}
@@ -311,42 +320,46 @@ class MemoryEngineState:
         """Which of these input events were fully processed before."""
         return {e for e in event_ids if e in self.done}
 
+    async def decision_state(
+        self, application_ids: Sequence[str], funders: Mapping[str, Sequence[str]]
+    ) -> DecisionState:
+        """Earlier claims and funder reservations of these applications, funders' usage."""
+        claims = {}
+        for application_id in application_ids:
+            claim = parse_claim(self.disbursements.get(application_id), "")
+            if claim is not None:
+                claims[application_id] = claim
+        held = {a: self.funding[a] for a in application_ids if a in self.funding}
+        return DecisionState(claims, held, await self.funder_usages(funders))
+
     async def claim_disbursements(
-        self, claims: Sequence[tuple[str, str]]
+        self, claims: Sequence[tuple[str, str, bytes]]
     ) -> list[DisbursementClaim]:
-        """Claim (application_id, disbursement event id) pairs; the first claim wins."""
+        """Claim (application_id, disbursement event id, payload); the first claim wins."""
         out = []
-        for application_id, event_id in claims:
+        for application_id, event_id, payload in claims:
             current = self.disbursements.get(application_id)
             if current is None:
-                self.disbursements[application_id] = f"pending:{event_id}"
+                self.disbursements[application_id] = pending_claim(event_id, payload)
                 out.append(DisbursementClaim("new", event_id))
             else:
-                state, _, stored_id = current.partition(":")
-                out.append(DisbursementClaim(state, stored_id or event_id))
+                out.append(parse_claim(current, event_id) or DisbursementClaim("new", event_id))
         return out
 
     async def record_outcomes(
         self,
-        disbursed: Sequence[tuple[str, str]],
+        disbursed: Sequence[Disbursed],
         scored: Mapping[str, Mapping[str, Any]],
         done: Sequence[str],
     ) -> None:
-        """Mark disbursements sent, keep scored features for labels, mark inputs done."""
-        for application_id, event_id in disbursed:
-            self.disbursements[application_id] = f"sent:{event_id}"
+        """Start watches, mark disbursements sent, keep scored features, mark inputs done."""
+        for item in disbursed:
+            if item.watch is not None:
+                self.watches.setdefault(item.watch.loan_id, _json(item.watch.to_dict()))
+            self.disbursements[item.application_id] = f"sent:{item.event_id}".encode()
         for event_id, entry in scored.items():
             self.pending[event_id] = _json(entry)
         self.done.update(done)
-
-    async def start_purpose_watch(self, disbursement: Mapping[str, Any]) -> None:
-        """Watch a green loan's spending (idempotent)."""
-        if not default_taxonomy().is_green(disbursement["purpose"]):
-            return
-        state = IntegrityState(
-            disbursement["loan_id"], disbursement["purpose"], int(disbursement["amount_minor"])
-        )
-        self.watches.setdefault(state.loan_id, _json(state.to_dict()))
 
     async def purpose_watches(self, loan_ids: Sequence[str]) -> dict[str, IntegrityState]:
         """Watched loans among these."""
@@ -362,33 +375,27 @@ class MemoryEngineState:
             if state.loan_id in self.watches:
                 self.watches[state.loan_id] = _json(state.to_dict())
 
-    async def funder_usage(self, tenant_id: str, funder_ids: Sequence[str]) -> dict[str, int]:
-        """Capacity already used per funder."""
-        return {f: self.funder_used.get((tenant_id, f), 0) for f in funder_ids}
-
     async def funder_usages(
         self, funders: Mapping[str, Sequence[str]]
     ) -> dict[str, dict[str, int]]:
         """Used capacity per tenant and funder."""
-        return {t: await self.funder_usage(t, ids) for t, ids in funders.items()}
+        return {t: {f: self.funder_used.get((t, f), 0) for f in ids} for t, ids in funders.items()}
 
-    async def reserve_funding(
-        self,
-        tenant_id: str,
-        funder_id: str,
-        application_id: str,
-        amount_minor: int,
-        capacity_minor: int,
-    ) -> str | None:
-        """Reserve capacity once per application; the funder holding it, or None if full."""
-        if application_id in self.funding:
-            return self.funding[application_id]
-        used = self.funder_used.get((tenant_id, funder_id), 0)
-        if used + amount_minor > capacity_minor:
-            return None
-        self.funder_used[(tenant_id, funder_id)] = used + amount_minor
-        self.funding[application_id] = funder_id
-        return funder_id
+    async def reserve_fundings(self, requests: Sequence[FundingRequest]) -> list[str | None]:
+        """Reserve capacity once per application, in order; the funder holding it, or None."""
+        out: list[str | None] = []
+        for r in requests:
+            if r.application_id in self.funding:
+                out.append(self.funding[r.application_id])
+                continue
+            used = self.funder_used.get((r.tenant_id, r.funder_id), 0)
+            if used + r.amount_minor > r.capacity_minor:
+                out.append(None)
+                continue
+            self.funder_used[(r.tenant_id, r.funder_id)] = used + r.amount_minor
+            self.funding[r.application_id] = r.funder_id
+            out.append(r.funder_id)
+        return out
 
     async def put_config_if_newer(
         self, tenant_id: str, version: int, config: Mapping[str, Any]
@@ -483,6 +490,12 @@ class MemoryLoanStore:
                 self.loans[loan_id] = _json(state)
             out.append(matches)
         return out
+
+    async def open(self, loans: Sequence[LoanOpening]) -> None:
+        """Open loans that do not exist yet and index them (idempotent)."""
+        for loan in loans:
+            self.loans.setdefault(loan.loan_id, _json(loan.state))
+            self.index.setdefault(loan.tenant_id, {}).setdefault(loan.loan_id, loan.opened_day)
 
     async def index_open(self, loans: Iterable[tuple[str, str, int]]) -> None:
         """Add (tenant_id, loan_id, opened epoch day) to the open-loan index."""

@@ -28,10 +28,16 @@ from greencredit.models.green import IntegrityState
 from greencredit.streams.codec import AvroCodec
 
 from .audit_head import last_record_hash
-from .engine_store import DisbursementClaim, EngineStore
+from .engine_store import (
+    DecisionState,
+    Disbursed,
+    DisbursementClaim,
+    EngineStore,
+    FundingRequest,
+)
 from .face_blacklist import BlacklistMatcher, EntryInfo, FaceBlacklist
 from .feature_store import ApplicationKeys, DeviceSignalKeys, FeatureStore, TransactionKeys
-from .loan_store import LoanStore
+from .loan_store import LoanOpening, LoanStore
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",
@@ -56,23 +62,25 @@ class EngineStateStore(Protocol):
         """Which of these input events were fully processed before."""
         ...
 
+    async def decision_state(
+        self, application_ids: Sequence[str], funders: Mapping[str, Sequence[str]]
+    ) -> DecisionState:
+        """Earlier claims and funder reservations of these applications, funders' usage."""
+        ...
+
     async def claim_disbursements(
-        self, claims: Sequence[tuple[str, str]]
+        self, claims: Sequence[tuple[str, str, bytes]]
     ) -> list[DisbursementClaim]:
-        """Claim (application_id, disbursement event id) pairs; the first claim wins."""
+        """Claim (application_id, disbursement event id, payload); the first claim wins."""
         ...
 
     async def record_outcomes(
         self,
-        disbursed: Sequence[tuple[str, str]],
+        disbursed: Sequence[Disbursed],
         scored: Mapping[str, Mapping[str, Any]],
         done: Sequence[str],
     ) -> None:
-        """Mark disbursements sent, keep scored features for labels, mark inputs done."""
-        ...
-
-    async def start_purpose_watch(self, disbursement: Mapping[str, Any]) -> None:
-        """Watch a green loan's spending (idempotent; non-green loans are not watched)."""
+        """Start purpose watches, mark disbursements sent, keep scored features, mark done."""
         ...
 
     async def purpose_watches(self, loan_ids: Sequence[str]) -> dict[str, IntegrityState]:
@@ -83,25 +91,14 @@ class EngineStateStore(Protocol):
         """Store updated watches (only watches that exist are updated)."""
         ...
 
-    async def funder_usage(self, tenant_id: str, funder_ids: Sequence[str]) -> dict[str, int]:
-        """Capacity already used per funder (minor units)."""
-        ...
-
     async def funder_usages(
         self, funders: Mapping[str, Sequence[str]]
     ) -> dict[str, dict[str, int]]:
         """Capacity already used per tenant and funder, for several tenants in one read."""
         ...
 
-    async def reserve_funding(
-        self,
-        tenant_id: str,
-        funder_id: str,
-        application_id: str,
-        amount_minor: int,
-        capacity_minor: int,
-    ) -> str | None:
-        """Reserve capacity once per application; the funder holding it, or None if full."""
+    async def reserve_fundings(self, requests: Sequence[FundingRequest]) -> list[str | None]:
+        """Reserve capacity once per application, in order; the funder holding it, or None."""
         ...
 
     async def put_config_if_newer(
@@ -202,6 +199,10 @@ class LoanStoreProtocol(Protocol):
         self, updates: Sequence[tuple[str, int, Mapping[str, Any], int]]
     ) -> list[bool]:
         """Write (loan_id, expected_version, state, term_days) where the version matches."""
+        ...
+
+    async def open(self, loans: Sequence[LoanOpening]) -> None:
+        """Open loans that do not exist yet and index them (idempotent)."""
         ...
 
     async def index_open(self, loans: Iterable[tuple[str, str, int]]) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+
+import orjson
 
 from greencredit.models.decision import DisbursementTerms
 from greencredit.models.delinquency import Escalation
@@ -27,6 +29,8 @@ __all__ = [
     "MAX_ORIGINAL_BYTES",
     "OUTPUT_NAMESPACE",
     "behaviour_record",
+    "claim_payload",
+    "claimed_records",
     "dead_letter_record",
     "decision_record",
     "disbursement_record",
@@ -106,6 +110,33 @@ def disbursement_record(
         "funder_id": terms.funder_id,
         "co2e_avoided_kg": terms.co2e_avoided_kg,
     }
+
+
+def claim_payload(decision: Mapping[str, Any], disbursement: Mapping[str, Any]) -> bytes:
+    """The decision and disbursement records kept with a pending disbursement claim (JSON).
+
+    A redelivery that finds the claim pending sends exactly these again, even if it would
+    decide differently now (an online model learned in between): once a disbursement may
+    have gone out, its decision and its loan must follow it.
+    """
+    return orjson.dumps({"decision": decision, "disbursement": disbursement})
+
+
+def claimed_records(payload: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inverse of :func:`claim_payload`: the records with their Avro-native types back.
+
+    JSON has no NaN (orjson writes null): an indicator or feature that was NaN comes back
+    as NaN, the only doubles in these records that can be non-finite.
+    """
+    raw = orjson.loads(payload)
+    decision, disbursement = raw["decision"], raw["disbursement"]
+    for record in (decision, disbursement):
+        record["occurred_at"] = datetime.fromisoformat(record["occurred_at"])
+    for name in ("indicators", "features"):
+        decision[name] = {k: math.nan if v is None else v for k, v in decision[name].items()}
+    for item in disbursement["schedule"]:
+        item["due_date"] = date.fromisoformat(item["due_date"])
+    return decision, disbursement
 
 
 def model_health_record(event: ModelHealthEvent, tenant_id: str, worker_id: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ __all__ = [
     "LENDER_CONFIG",
     "LOAN_APPLICATIONS",
     "LOAN_CLOCK",
+    "LOAN_OPENINGS",
     "LOAN_SERVICING",
     "MODEL_HEALTH",
     "REPAYMENTS",
@@ -49,7 +50,7 @@ class TopicSpec:
     partitions: int
     retention_ms: int | None  # None: keep forever
     compacted: bool = False
-    direction: str = "input"  # input | output
+    direction: str = "input"  # input | output | internal (the engine's own to-do list)
     doc: str = ""
 
     def kafka_config(self) -> dict[str, str]:
@@ -194,6 +195,19 @@ TOPICS: tuple[TopicSpec, ...] = (
         doc="Drift and champion/challenger findings with the recommended action.",
     ),
     TopicSpec(
+        "greencredit.loan-openings",
+        _NS + "Disbursement",
+        "customer_id",
+        6,
+        7 * _DAY_MS,
+        direction="internal",
+        doc=(
+            "Disbursements sent while Redis was down, whose loans the worker opens once it"
+            " answers (not chained: the audited copy is on the disbursements topic). Empty"
+            " in normal operation."
+        ),
+    ),
+    TopicSpec(
         "greencredit.dead-letter",
         _NS + "DeadLetter",
         "source_topic",
@@ -231,6 +245,7 @@ REVIEWS = topic("greencredit.reviews")
 FRAUD_ALERTS = topic("greencredit.fraud-alerts")
 DISBURSEMENTS = topic("greencredit.disbursements")
 DELINQUENCY_ESCALATIONS = topic("greencredit.delinquency-escalations")
+LOAN_OPENINGS = topic("greencredit.loan-openings")
 MODEL_HEALTH = topic("greencredit.model-health")
 DEAD_LETTER = topic("greencredit.dead-letter")
 # Topics whose records carry the tamper-evident hash chain (one writer per partition).

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from greencredit.infra.engine_store import Disbursed, FundingRequest
 from greencredit.infra.face_blacklist import DimensionMismatchError
 from greencredit.infra.feature_store import (
     ApplicationKeys,
@@ -22,6 +23,7 @@ from greencredit.infra.feature_store import (
     Retention,
     TransactionKeys,
 )
+from greencredit.infra.loan_store import LoanOpening
 from greencredit.infra.stores import (
     ChainHeadStore,
     EngineStateStore,
@@ -196,16 +198,26 @@ async def the_newest_device_signal_sets_the_flags(stores: Stores) -> None:
 async def engine_state_keeps_its_promises(stores: Stores) -> None:
     state = stores.state
     assert await state.done_among(["e1", "e2"]) == set()
-    claims = await state.claim_disbursements([("a1", "d1"), ("a1", "d2"), ("a2", "d3")])
-    assert [(c.state, c.event_id) for c in claims] == [
-        ("new", "d1"),
-        ("pending", "d1"),
-        ("new", "d3"),
+    claims = await state.claim_disbursements(
+        [("a1", "d1", b'{"n":1}'), ("a1", "d2", b"{}"), ("a2", "d3", b"x\ny")]
+    )
+    assert [(c.state, c.event_id, c.payload) for c in claims] == [
+        ("new", "d1", None),
+        ("pending", "d1", b'{"n":1}'),  # the first claim's payload, to send again
+        ("new", "d3", None),
     ]
-    await state.record_outcomes([("a1", "d1")], {"e1": {"risk": 0.25, "n": [1, 2]}}, ["e1"])
+    known = await state.decision_state(["a1", "a2", "a3"], {})
+    assert {a: (c.state, c.event_id, c.payload) for a, c in known.claims.items()} == {
+        "a1": ("pending", "d1", b'{"n":1}'),
+        "a2": ("pending", "d3", b"x\ny"),  # a payload may hold newlines
+    }
+    await state.record_outcomes(
+        [Disbursed("a1", "d1")], {"e1": {"risk": 0.25, "n": [1, 2]}}, ["e1"]
+    )
     assert await state.done_among(["e1", "e2"]) == {"e1"}
-    [sent] = await state.claim_disbursements([("a1", "d9")])
-    assert (sent.state, sent.event_id) == ("sent", "d1")
+    [sent] = await state.claim_disbursements([("a1", "d9", b"{}")])
+    assert (sent.state, sent.event_id, sent.payload) == ("sent", "d1", None)
+    assert (await state.decision_state(["a1"], {})).claims["a1"] == sent
     assert await state.take_scored(["e1", "e2"]) == {"e1": {"risk": 0.25, "n": [1, 2]}}
     assert await state.take_scored(["e1"]) == {}  # learn once
     assert await state.first_findings([("dev", "FARM"), ("dev", "FARM")], 60) == [True, False]
@@ -221,19 +233,32 @@ async def engine_state_keeps_its_promises(stores: Stores) -> None:
 
 async def funding_is_reserved_once_within_capacity(stores: Stores) -> None:
     state = stores.state
-    assert await state.funder_usage("t", ["f1", "f2"]) == {"f1": 0, "f2": 0}
-    assert await state.reserve_funding("t", "f1", "a1", 600, 1000) == "f1"
-    assert await state.reserve_funding("t", "f1", "a2", 500, 1000) is None  # would exceed
-    assert await state.reserve_funding("t", "f2", "a1", 600, 1000) == "f1"  # idempotent
-    assert await state.reserve_funding("t", "f1", "a3", 400, 1000) == "f1"  # exactly full
-    assert await state.funder_usage("t", ["f1", "f2"]) == {"f1": 1000, "f2": 0}
-    assert await state.reserve_funding("u", "f1", "a4", 300, 1000) == "f1"  # another lender
+
+    def ask(tenant: str, funder: str, application: str, amount: int) -> FundingRequest:
+        return FundingRequest(tenant, funder, application, amount, 1000)
+
+    assert await state.funder_usages({"t": ["f1", "f2"]}) == {"t": {"f1": 0, "f2": 0}}
+    assert await state.reserve_fundings([]) == []
+    held = await state.reserve_fundings(
+        [
+            ask("t", "f1", "a1", 600),
+            ask("t", "f1", "a2", 500),  # would exceed
+            ask("t", "f2", "a1", 600),  # a1 holds f1 already: idempotent
+            ask("t", "f1", "a3", 400),  # exactly full
+            ask("u", "f1", "a4", 300),  # another lender's funder
+        ]
+    )
+    assert held == ["f1", None, "f1", "f1", "f1"]
     assert await state.funder_usages({"t": ["f1", "f2"], "u": ["f1"], "v": []}) == {
         "t": {"f1": 1000, "f2": 0},
         "u": {"f1": 300},
         "v": {},
     }
     assert await state.funder_usages({}) == {}
+    known = await state.decision_state(["a1", "a2", "a4"], {"t": ["f1", "f2"]})
+    assert known.held_funders == {"a1": "f1", "a4": "f1"}
+    assert known.funder_used_minor == {"t": {"f1": 1000, "f2": 0}}
+    assert known.claims == {}
 
 
 async def configs_models_and_adjustments_round_trip(stores: Stores) -> None:
@@ -250,15 +275,13 @@ async def configs_models_and_adjustments_round_trip(stores: Stores) -> None:
 
 async def purpose_watches_start_once(stores: Stores) -> None:
     state = stores.state
-    green = {"loan_id": "L1", "purpose": "SOLAR_PV", "amount_minor": 50_000, "term_months": 12}
-    grey = {"loan_id": "L2", "purpose": "TRAVEL", "amount_minor": 50_000, "term_months": 12}
-    await state.start_purpose_watch(green)
-    await state.start_purpose_watch(grey)
-    watches = await state.purpose_watches(["L1", "L2"])
-    assert watches == {"L1": IntegrityState("L1", "SOLAR_PV", 50_000)}
+    watch = IntegrityState("L1", "SOLAR_PV", 50_000)
+    await state.record_outcomes([Disbursed("a1", "d1", watch, 3600), Disbursed("a2", "d2")], {}, [])
+    assert await state.purpose_watches(["L1", "L2"]) == {"L1": watch}
     spent = IntegrityState("L1", "SOLAR_PV", 50_000, spent_other_minor=20_000, alerted=True)
     await state.save_purpose_watches([spent, IntegrityState("L9", "SOLAR_PV", 1)])
-    await state.start_purpose_watch(green)  # a redelivered disbursement keeps the spend
+    # A redelivered disbursement keeps the spend.
+    await state.record_outcomes([Disbursed("a1", "d1", watch, 3600)], {}, [])
     assert await state.purpose_watches(["L1", "L9"]) == {"L1": spent}
 
 
@@ -276,6 +299,21 @@ async def loans_compare_and_set(stores: Stores) -> None:
         False,
     ]
     assert await loans.load(["L1", "L2"]) == {"L1": paid}
+
+
+async def loans_open_once(stores: Stores) -> None:
+    loans = stores.loans
+    first = {"version": 0, "loan_id": "L1", "paid": 0}
+    await loans.open(
+        [LoanOpening("t", "L1", first, 30, 365), LoanOpening("t", "L2", first, 20, 365)]
+    )
+    paid = {**first, "version": 1, "paid": 100}
+    assert await loans.compare_and_set([("L1", 0, paid, 365)]) == [True]
+    # Opened again (a redelivery): the loan keeps its state and its place in the index.
+    await loans.open([LoanOpening("t", "L1", first, 99, 365)])
+    assert await loans.load(["L1"]) == {"L1": paid}
+    assert await loans.open_loans("t", 0, 10) == ["L2", "L1"]
+    await loans.open([])
 
 
 async def the_open_loan_index_pages_oldest_first(stores: Stores) -> None:
@@ -334,6 +372,7 @@ CONTRACTS: tuple[Callable[[Stores], Awaitable[None]], ...] = (
     configs_models_and_adjustments_round_trip,
     purpose_watches_start_once,
     loans_compare_and_set,
+    loans_open_once,
     the_open_loan_index_pages_oldest_first,
     the_blacklist_versions_and_audits,
 )

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from greencredit.infra.embedded import EmbeddedStack
 from greencredit.infra.endpoints import Endpoints
+from greencredit.infra.stores import DEFAULT_KEY_PREFIX as PREFIX
 from greencredit.infra.topic_admin import ensure_topics
 from greencredit.models.fusion import HardFlag
 from greencredit.streams.codec import AvroCodec
@@ -138,6 +140,28 @@ def _disbursed_once(endpoints: Endpoints) -> dict[str, str]:
     return {a: ids.pop() for a, ids in ids_per_app.items()}
 
 
+def _loans_opened_once(endpoints: Endpoints, disbursed: dict[str, str]) -> None:
+    """Every disbursed application has its loan, opened by that disbursement; no other loan."""
+    client = redis.Redis.from_url(endpoints.redis)
+    try:
+        wanted = {f"loan-{a}": event_id for a, event_id in disbursed.items()}
+        deadline = time.monotonic() + 60
+        while True:
+            stored = {
+                k.decode().removeprefix(f"{PREFIX}loan:"): json.loads(client.get(k) or b"null")
+                for k in client.scan_iter(match=f"{PREFIX}loan:*", count=500)
+            }
+            # Opened once the acks came back: the last batch may be a moment behind.
+            if set(stored) >= set(wanted) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        client.close()
+    assert set(stored) == set(wanted), "loans lost or opened without a disbursement"
+    for loan_id, state in stored.items():
+        assert state["applied_event_ids"][0] == wanted[loan_id]
+
+
 def _assert_no_raw_pii(endpoints: Endpoints, apps: list[dict[str, Any]], logs: list[Path]) -> None:
     secrets = PiiSecrets().add_events(apps)
     outputs = [t.name for t in TOPICS if t.direction == "output" and "dead-letter" not in t.name]
@@ -176,7 +200,7 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(fresh_stack, st
     victim.wait_assigned()
     stream = PacedPublisher(fresh_stack, apps, pause_s=0.02)
     stream.start()
-    # `processed` counts input messages (applications and the disbursements it consumes).
+    # `processed` counts input messages (applications).
     _poll(lambda: _processed(victim) >= 40, "the first worker to process 40 messages")
     victim.stop(kill=True)  # SIGKILL: no clean shutdown, no final offset commit
     sent_at_kill = stream.sent
@@ -194,6 +218,8 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(fresh_stack, st
             assert disbursed[app["application_id"]] == output_event_id(
                 "disbursement", app["event_id"]
             )
+
+    _loans_opened_once(fresh_stack, disbursed)
 
     # The audit chain survives the crash: the successor continues it from Kafka.
     run = subprocess.run(

@@ -20,6 +20,7 @@ from greencredit.agents.batch import finish_batch
 from greencredit.agents.engine import Engine, Incoming
 from greencredit.agents.feedback import process_feedback
 from greencredit.agents.lender_configs import process_lender_configs
+from greencredit.agents.loans import process_loan_openings
 from greencredit.agents.runtime import Runtime
 from greencredit.agents.transactions import process_transactions
 from greencredit.models.green import default_taxonomy
@@ -683,3 +684,48 @@ def test_an_lr_weight_moved_by_the_learner_is_published(stack, tenant):
         _messages("greencredit.loan-applications", [application(7201, tenant_id=tenant)]),
     )
     assert decided.on("greencredit.decisions")[0]["lr_weight_adjustment"] == pytest.approx(-0.02)
+
+
+def test_loans_whose_redis_is_down_after_the_acks_open_from_the_loan_openings_topic(stack, tenant):
+    """Money out, Redis gone: the loans go to the loan-openings topic and open from it later."""
+    apps = [application(3970 + i, tenant_id=tenant) for i in range(6)]
+    messages = _messages("greencredit.loan-applications", apps)
+
+    async def go():
+        settings = Settings(
+            KAFKA_BOOTSTRAP_SERVERS=stack.kafka,
+            REDIS_URL=stack.redis,
+            REDIS_RETRY_ATTEMPTS=1,
+            REDIS_RETRY_BASE_S=0.01,
+        )
+        engine = Engine.create(settings)
+        await engine.start()
+        captured = Captured()
+        open_loans = engine.loans.open
+
+        async def redis_gone(loans):
+            raise ConnectionError("redis went away")
+
+        try:
+            result = await process_applications(engine, messages)
+            engine.loans.open = redis_gone
+            await finish_batch(engine, result, captured)
+            engine.loans.open = open_loans
+            deferred = captured.on("greencredit.loan-openings")
+            before = await engine.loans.load([d["loan_id"] for d in deferred])
+            await process_loan_openings(engine, _messages("greencredit.loan-openings", deferred))
+            after = await engine.loans.load([d["loan_id"] for d in deferred])
+            claims = await engine.store.decision_state([a["application_id"] for a in apps], {})
+        finally:
+            await engine.close()
+        return captured, before, after, claims
+
+    captured, before, after, claims = asyncio.run(go())
+    sent = captured.on("greencredit.disbursements")
+    deferred = captured.on("greencredit.loan-openings")
+    assert sent and before == {}
+    assert [d["event_id"] for d in deferred] == [d["event_id"] for d in sent]
+    assert set(after) == {d["loan_id"] for d in sent}
+    assert {a: c.state for a, c in claims.claims.items()} == dict.fromkeys(
+        (d["application_id"] for d in sent), "sent"
+    )

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from greencredit.agents.applications import process_applications
 from greencredit.agents.face_check import FaceChecker
 from greencredit.agents.lender_configs import process_lender_configs
+from greencredit.infra.engine_store import FundingRequest
 from greencredit.infra.memory import (
     MemoryEngineState,
     MemoryFaceBlacklist,
@@ -129,11 +130,20 @@ class StaleUsage(MemoryEngineState):
         super().__init__()
         self.reads = 0
 
+    async def decision_state(self, application_ids, funders):
+        known = await super().decision_state(application_ids, funders)
+        self.reads += 1
+        unused = {t: dict.fromkeys(ids, 0) for t, ids in funders.items()}
+        return replace(known, funder_used_minor=unused)
+
     async def funder_usages(self, funders):
         self.reads += 1
-        if self.reads == 1:
-            return {t: dict.fromkeys(ids, 0) for t, ids in funders.items()}
         return await super().funder_usages(funders)
+
+
+def _reserve(state: MemoryEngineState, funder: str, application: str, amount: int) -> None:
+    request = FundingRequest(TENANT, funder, application, amount, 90_000_000)
+    assert asyncio.run(state.reserve_fundings([request])) == [funder]
 
 
 def _worker_and_decide(
@@ -168,7 +178,7 @@ def test_a_funder_filled_by_another_worker_is_not_used() -> None:
     apps = batch(30)
     state = StaleUsage()
     full = 90_000_000
-    asyncio.run(state.reserve_funding(TENANT, "green", "app-elsewhere", full, full))
+    _reserve(state, "green", "app-elsewhere", full)
     worker, expected, _ = _worker_and_decide(apps, state, lambda _, f: f, {"green": full})
     assert worker == expected
     assert state.reads >= 2 and worker  # the usage was read again
@@ -188,7 +198,7 @@ def test_a_redelivered_application_keeps_the_funder_it_holds() -> None:
     i = next(k for k, d in enumerate(first) if d.funder_id == "green")
     held_app, amount = seen[i]["application_id"], seen[i]["requested_amount_minor"]
     state = MemoryEngineState()
-    asyncio.run(state.reserve_funding(TENANT, "grey", held_app, amount, 90_000_000))
+    _reserve(state, "grey", held_app, amount)
 
     def holding(_, gathered):
         return [replace(f, held_funder="grey") if k == i else f for k, f in enumerate(gathered)]

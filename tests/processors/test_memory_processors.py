@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from greencredit.agents.applications import process_applications
+from greencredit.agents.batch import record_acknowledged
 from greencredit.agents.devices import process_device_signals
 from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.agents.transactions import process_transactions
@@ -33,7 +34,7 @@ def test_a_replayed_batch_emits_nothing_new() -> None:
         batch_messages = messages(APPLICATIONS, batch(6))
         first = await process_applications(engine, batch_messages, NOW)
         # What finish_batch records once the broker acknowledged the outputs.
-        await engine.store.record_outcomes(first.disbursed, first.scored, first.done_event_ids)
+        await record_acknowledged(engine, first)
         again = await process_applications(engine, batch_messages, NOW)
         return first, again
 
@@ -76,7 +77,7 @@ def test_green_loan_money_spent_elsewhere_raises_a_diversion_alert() -> None:
         engine = memory_engine()
         decided = await process_applications(engine, messages(APPLICATIONS, [ev]), NOW)
         [loan] = [o.record for o in decided.outputs if o.topic == "greencredit.disbursements"]
-        await engine.store.start_purpose_watch(loan)  # the after-emit step
+        await record_acknowledged(engine, decided)  # the broker acknowledged the outputs
         spend = transaction(
             1,
             tenant_id=TENANT,

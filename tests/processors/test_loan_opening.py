@@ -1,0 +1,119 @@
+"""Loans open in the worker that sends their disbursement, once the broker acknowledged it.
+
+No round trip through Kafka: the loan is opened from the record just sent. The claim kept
+with a pending disbursement makes a redelivery send the same records and open the same
+loan, even when the redelivery would decide otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from greencredit.agents.applications import process_applications
+from greencredit.agents.batch import BatchResult, record_acknowledged
+from greencredit.agents.engine import Engine
+from greencredit.agents.lender_configs import process_lender_configs
+from greencredit.models.delinquency import LoanState
+from greencredit.models.green import default_taxonomy
+from tests.processors.support import (
+    APPLICATIONS,
+    NOW,
+    TENANT,
+    batch,
+    lender_event,
+    memory_engine,
+    messages,
+)
+
+
+def _on(result: BatchResult, topic: str) -> list[dict[str, Any]]:
+    return [o.record for o in result.outputs if o.topic == f"greencredit.{topic}"]
+
+
+async def _configured() -> Engine:
+    engine = memory_engine()
+    await process_lender_configs(engine, messages("greencredit.lender-config", [lender_event()]))
+    return engine
+
+
+def test_acknowledged_disbursements_open_their_loans_once() -> None:
+    async def main():
+        engine = await _configured()
+        first = await process_applications(engine, messages(APPLICATIONS, batch(20)), NOW)
+        before = dict(engine.loans.loans)  # type: ignore[attr-defined]
+        await record_acknowledged(engine, first)
+        opened = dict(engine.loans.loans)  # type: ignore[attr-defined]
+        await record_acknowledged(engine, first)  # acknowledged twice: nothing changes
+        return first, before, opened, engine
+
+    first, before, opened, engine = asyncio.run(main())
+    sent = _on(first, "disbursements")
+    assert sent and before == {}  # nothing opens before the broker acknowledged
+    assert set(opened) == {d["loan_id"] for d in sent}
+    assert engine.loans.loans == opened  # type: ignore[attr-defined]
+    for record in sent:
+        state = LoanState.from_dict(opened[record["loan_id"]])
+        assert state.principal_minor == record["amount_minor"]
+        assert [(i.number, i.due_date, i.amount_due_minor) for i in state.instalments] == [
+            (i["number"], i["due_date"], i["amount_due_minor"]) for i in record["schedule"]
+        ]
+        assert state.applied_event_ids == (record["event_id"],)
+    index = engine.loans.index[TENANT]  # type: ignore[attr-defined]
+    assert set(index) == set(opened)
+    green = {d["loan_id"] for d in sent if default_taxonomy().is_green(d["purpose"])}
+    assert green and green != set(opened)  # both kinds were disbursed
+    assert set(engine.store.watches) == green  # type: ignore[attr-defined]
+
+
+def test_a_redelivery_sends_a_pending_claim_as_claimed_even_if_it_decides_otherwise() -> None:
+    """Claimed, maybe sent, then a crash before the acks: the claim's records go out again."""
+    apps = batch(20)
+
+    async def main():
+        engine = await _configured()
+        first = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        # Crash before the acks. Meanwhile the lender tightened its policy: decided now,
+        # nothing would be approved.
+        strict = lender_event()
+        strict.update(
+            event_id=str(uuid.uuid4()),
+            config_version=strict["config_version"] + 1,
+            approve_below=0.0,
+        )
+        await process_lender_configs(engine, messages("greencredit.lender-config", [strict]))
+        engine._views_read_at.clear()
+        again = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        await record_acknowledged(engine, again)
+        fresh = await process_applications(engine, messages(APPLICATIONS, batch(40)[20:]), NOW)
+        return first, again, fresh, engine
+
+    first, again, fresh, engine = asyncio.run(main())
+    claimed = _on(first, "disbursements")
+    assert claimed and _on(fresh, "disbursements") == []  # the new policy approves nothing
+    assert _on(again, "disbursements") == claimed
+    by_app = {d["application_id"]: d for d in _on(again, "decisions")}
+    for record in _on(first, "decisions"):
+        if record["decision"] == "APPROVE":
+            assert by_app[record["application_id"]] == record  # the claim's decision
+        else:
+            assert by_app[record["application_id"]]["decision"] != "APPROVE"
+    assert set(engine.loans.loans) == {d["loan_id"] for d in claimed}  # type: ignore[attr-defined]
+
+
+def test_a_sent_disbursement_is_not_sent_again() -> None:
+    apps = batch(12)
+
+    async def main():
+        engine = await _configured()
+        first = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        await record_acknowledged(engine, first)
+        engine.store.done.clear()  # type: ignore[attr-defined]  # markers expired: replayed
+        again = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        return first, again
+
+    first, again = asyncio.run(main())
+    assert _on(first, "disbursements")
+    assert _on(again, "disbursements") == [] and again.opened_loans == []
+    assert len(_on(again, "decisions")) == len(_on(first, "decisions"))
