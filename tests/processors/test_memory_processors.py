@@ -167,4 +167,5 @@ def test_a_device_finding_alerts_once_and_a_new_one_alerts_again() -> None:
     assert reasons(first) == [["DEVICE_FARM"]]
     assert first.outputs[0].record["source_event_id"] == farm[2]["event_id"]
     assert replay.outputs == []
-    assert reasons(emulator) == [["EMULATOR", "DEVICE_FARM"]]  # new: EMULATOR, farm still on
+    # New: EMULATOR; the farm is still on. Equal weights list by code.
+    assert reasons(emulator) == [["DEVICE_FARM", "EMULATOR"]]
