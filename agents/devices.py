@@ -74,7 +74,11 @@ async def process_device_signals(
             continue
         alerted.add(signal["event_id"])
         rules = device_rules(state, signal["occurred_at"])
-        reasons = sorted(((str(r), DEVICE_RULE_WEIGHTS[r]) for r in rules), key=lambda r: -r[1])
+        # Ties (equal weights) by code: the rules are a set, and a redelivery must list them
+        # in the same order.
+        reasons = sorted(
+            ((str(r), DEVICE_RULE_WEIGHTS[r]) for r in rules), key=lambda r: (-r[1], r[0])
+        )
         record = fraud_alert_record(
             "DEVICE_SIGNAL",
             signal,
@@ -85,7 +89,8 @@ async def process_device_signals(
             device_ref=device_ref,
         )
         result.outputs.append(Outgoing(topics.FRAUD_ALERTS.name, device_ref, record))
-    result.done_event_ids.extend(s["event_id"] for s in signals)
+    # No done markers: nothing would read them. Replaying a signal rewrites the state it
+    # already wrote, and the finding markers keep a replay from alerting twice.
     return result
 
 

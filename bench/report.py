@@ -25,10 +25,14 @@ def _met(flag: bool) -> str:
 
 
 def _pair(section: dict[str, Any], unit: str) -> str:
-    return (
+    text = (
         f"{section['pipeline_events_per_second']:,} vs {section['passthrough_events_per_second']:,}"
         f" {unit}/s: **{section['ratio']:.2f}x**"
     )
+    runs = section.get("passthrough_runs_events_per_second")
+    if runs:
+        text += f" (passthrough before / after: {' / '.join(f'{r:,}' for r in runs)})"
+    return text
 
 
 def _floor(section: dict[str, Any]) -> str:
@@ -44,8 +48,9 @@ def _floor(section: dict[str, Any]) -> str:
 def _loans(cpu: dict[str, Any]) -> str:
     if "disbursements_emitted" not in cpu:
         return ""
+    idle = "idle" if cpu.get("idle_detected", True) else "no idle seen, counted until"
     return (
-        f"; idle {cpu['idle_after_last_decision_s']:.1f} s after the last decision,"
+        f"; {idle} {cpu['idle_after_last_decision_s']:.1f} s after the last decision,"
         f" {cpu['disbursements_consumed_by_worker']:,} of {cpu['disbursements_emitted']:,}"
         " disbursements consumed back"
     )

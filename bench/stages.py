@@ -37,18 +37,19 @@ TIMEOUT_S = 900.0
 
 
 def passthrough_stage(
-    bench: Bench, source: str, count: int, name: str, stage: str = "passthrough"
+    bench: Bench, source: str, count: int, name: str, stage: str = "passthrough", run: int = 1
 ) -> dict[str, Any]:
     """The bare Faust app reads `count` pre-loaded messages of `source`.
 
     "passthrough" copies each to a sink (timed by its counter and by the copies'
-    timestamps); "consume" writes nothing (timed by its counter).
+    timestamps); "consume" writes nothing (timed by its counter). Each `run` is a consumer
+    group of its own, so a second run reads the same messages again.
     """
     copies = stage != "consume"
     sink = f"bench.{name}-out"
     recorder = Recorder(bench.endpoints.kafka, sink, from_end=True) if copies else None
     port = free_port()
-    proc = start_passthrough(bench, stage, source, sink, port, f"bench-{stage}-{name}")
+    proc = start_passthrough(bench, stage, source, sink, port, f"bench-{stage}-{name}-{run}")
     cpu = CpuSampler(proc.pid).start()
     poller = HealthPoller(port, processed(source)).start()
     try:
@@ -89,14 +90,16 @@ def worker_stage(bench: Bench, source: str, count: int, name: str) -> dict[str, 
     }
 
 
-def _wait_idle(cpu: CpuSampler, after: float, timeout: float = 120.0) -> tuple[float, float]:
+def _wait_idle(cpu: CpuSampler, after: float, timeout: float = 60.0) -> dict[str, Any]:
+    """When the worker went idle after `after`; past `timeout`, the last sample, flagged."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         idle = idle_since(cpu.snapshot(), after)
         if idle is not None:
-            return idle
+            return {"at": idle[0], "idle_worker_cores": round(idle[1], 3), "detected": True}
         time.sleep(0.2)
-    raise RuntimeError(f"the worker did not go idle within {timeout:.0f} s of its last decision")
+    # Counting on to the end overstates the CPU rather than dropping work: say so.
+    return {"at": cpu.snapshot()[-1][0], "idle_worker_cores": None, "detected": False}
 
 
 def worker_applications(bench: Bench, count: int, warm_up: int) -> dict[str, Any]:
@@ -115,7 +118,7 @@ def worker_applications(bench: Bench, count: int, warm_up: int) -> dict[str, Any
     try:
         seen = decisions.collect(count, TIMEOUT_S)
         stamps = [ts for _, ts in decisions.messages]
-        idle, idle_cores = _wait_idle(cpu, max(stamps) / 1000 if stamps else time.time())
+        idle = _wait_idle(cpu, max(stamps) / 1000 if stamps else time.time())
         page = worker.health() or {}
         disbursed.collect(10**9, 2.0)  # what the stage emitted; two seconds to read it
     finally:
@@ -129,9 +132,10 @@ def worker_applications(bench: Bench, count: int, warm_up: int) -> dict[str, Any
     return {
         "outputs_events_per_second": round(rate_of(stamps)),
         "cpu": {
-            **cpu_per_event(cpu_samples, stamps, warm_up, idle),
-            "idle_after_last_decision_s": round(idle - max(stamps) / 1000, 3),
-            "idle_worker_cores": round(idle_cores, 3),
+            **cpu_per_event(cpu_samples, stamps, warm_up, idle["at"]),
+            "idle_after_last_decision_s": round(idle["at"] - max(stamps) / 1000, 3),
+            "idle_worker_cores": idle["idle_worker_cores"],
+            "idle_detected": idle["detected"],
             "disbursements_emitted": len(disbursed.messages),
             "disbursements_consumed_by_worker": opened,
         },

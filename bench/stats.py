@@ -105,15 +105,17 @@ def idle_since(
 
     A Faust worker is never at 0: with the 10 ms fetch bound its consumers poll the broker
     all the time (about a quarter of a core here). So "idle" is relative: the rate over the
-    last `tail_s` seconds sampled is the idle rate, if it is under `max_idle` cores (else
-    the process is still working), and the process went idle at the earliest sample time
+    last `tail_s` seconds sampled is the idle rate, if it is under `max_idle` cores and
+    steady (its two halves within `margin`; a tail that still holds the end of the work
+    would overstate the idle rate), and the process went idle at the earliest sample time
     >= `after` from which no `window_s` window until the end ran above that rate + `margin`.
     """
     if not samples or samples[-1][0] - after < tail_s + window_s:
         return None
-    end = samples[-1][0]
+    end, middle = samples[-1][0], samples[-1][0] - tail_s / 2
+    halves = (_slope(samples, end - tail_s, middle), _slope(samples, middle, end))
     idle_rate = _slope(samples, end - tail_s, end)
-    if idle_rate > max_idle:
+    if idle_rate > max_idle or abs(halves[0] - halves[1]) > margin:
         return None
     since = None
     for t, _ in samples:

@@ -461,16 +461,16 @@ class FeatureStore:
         for s in batch:
             ts = epoch_ms(s.occurred_at)
             sim_changed = (
-                ""
+                "-"
                 if s.sim_change_age_hours is None
                 else str(ts - s.sim_change_age_hours * 3_600_000)
             )
             flags = (s.is_emulator, s.is_rooted, s.is_jailbroken, s.vpn_active, s.proxy_active)
-            events += [
-                s.event_id, str(ts), s.device_ref, s.fingerprint_ref, s.customer_id or "",
-                *("1" if f else "0" for f in flags),
-                sim_changed, (s.geo_country or "").upper(),
-            ]  # fmt: skip
+            events.append(
+                f"{s.event_id} {ts} {s.device_ref} {s.fingerprint_ref} {s.customer_id or '-'} "
+                + " ".join("1" if f else "0" for f in flags)
+                + f" {sim_changed} {(s.geo_country or '-').upper()}"
+            )
         replies = await self._run("device_signals", events)
         return [
             _device_state(s.device_ref, _fields(r)) for s, r in zip(batch, replies, strict=True)

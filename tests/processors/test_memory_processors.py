@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from greencredit.agents.applications import process_applications
 from greencredit.agents.batch import record_acknowledged
+from greencredit.agents.devices import process_device_signals
 from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.agents.transactions import process_transactions
 from greencredit.models.delinquency import DelinquencyPolicy
 from greencredit.models.lender_view import LenderView
-from tests.factories import transaction
+from tests.factories import example, native, transaction
 from tests.processors.support import (
     APPLICATIONS,
     NOW,
@@ -130,3 +131,41 @@ def test_transactions_are_done_only_once_their_outputs_are_acknowledged() -> Non
     assert len(alerts) >= 3 and set(first.scored) == {a["source_event_id"] for a in alerts}
     assert [o.record for o in again.outputs] == [o.record for o in first.outputs]
     assert after_ack.outputs == [] and after_ack.after_emit == [] and not after_ack.scored
+
+
+def _signal(n: int, customer: str, minutes: int, **flags) -> dict:
+    event = example("device_signal")
+    event.update(
+        event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"signal-{n}")),
+        tenant_id=TENANT,
+        device_id="dev-farm-7",
+        customer_id=customer,
+        occurred_at=(T_NIGHT + timedelta(minutes=minutes)).isoformat(),
+        sim_change_age_hours=9000,
+        **flags,
+    )
+    return native("greencredit.v1.DeviceSignal", event)
+
+
+def test_a_device_finding_alerts_once_and_a_new_one_alerts_again() -> None:
+    farm = [_signal(i, f"cust-farm-{i}", i) for i in range(4)]  # the 3rd customer: a farm
+    later = [_signal(9, "cust-farm-0", 30, is_emulator=True)]
+    topic = "greencredit.device-signals"
+
+    async def main():
+        engine = memory_engine()
+        first = await process_device_signals(engine, messages(topic, farm), NOW)
+        replay = await process_device_signals(engine, messages(topic, farm), NOW)
+        emulator = await process_device_signals(engine, messages(topic, later), NOW)
+        return first, replay, emulator
+
+    first, replay, emulator = asyncio.run(main())
+
+    def reasons(result):
+        return [[r["code"] for r in o.record["reasons"]] for o in result.outputs]
+
+    assert reasons(first) == [["DEVICE_FARM"]]
+    assert first.outputs[0].record["source_event_id"] == farm[2]["event_id"]
+    assert replay.outputs == []
+    # New: EMULATOR; the farm is still on. Equal weights list by code.
+    assert reasons(emulator) == [["DEVICE_FARM", "EMULATOR"]]

@@ -86,6 +86,11 @@ def test_idle_since_waits_while_the_process_is_still_working() -> None:
     assert idle_since(samples, after=4.0) is None  # the tail is busy: not idle yet
     short = _busy_then_idle(5.0, 6.0, busy=1.0, idle=0.25)
     assert idle_since(short, after=5.0) is None  # not enough idle time sampled yet
+    # The work ended 1.2 s before the last sample: the 2 s tail still holds some of it at
+    # under half a core on average, but it is not steady, so the idle rate is not known yet.
+    straddling = _busy_then_idle(6.8, 8.0, busy=0.6, idle=0.25)
+    assert idle_since(straddling, after=4.0) is None
+    assert idle_since(_busy_then_idle(6.8, 9.5, busy=0.6, idle=0.25), after=4.0) is not None
 
 
 def test_cpu_per_event_skips_warm_up_and_runs_until_idle() -> None:
