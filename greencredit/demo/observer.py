@@ -57,9 +57,6 @@ class Observer(threading.Thread):
         self.decided_ms: dict[str, int] = {}  # application event id -> decision's timestamp
         self.decision_order: list[str] = []  # application event ids in decision order
         self.errors = 0
-        # (topic, partition) -> the offset after the last record read: for the engine's own
-        # outputs that later agents consume (disbursements), how far those agents must get.
-        self.ends: dict[tuple[str, int], int] = {}
         # Every decision record read, redeliveries included: (broker timestamp ms, application
         # event id), to time a takeover; and each application's input partition.
         self.decision_records: list[tuple[int, str]] = []
@@ -96,9 +93,6 @@ class Observer(threading.Thread):
 
     def _take(self, message: Any) -> None:
         topic = message.topic()
-        where = (topic, message.partition())
-        with self.lock:
-            self.ends[where] = max(self.ends.get(where, 0), message.offset() + 1)
         try:
             decoded = self._codec.decode(message.value(), topic)
         except CodecError:

@@ -514,17 +514,22 @@ def test_a_burst_of_applications_by_one_identity_goes_to_review(stack, tenant):
     assert decisions[2]["indicators"]["velocity_risk"] == 1.0
 
 
+def _impatient(stack) -> Settings:
+    """Settings that give up on Redis after one quick try (outages are simulated)."""
+    return Settings(
+        KAFKA_BOOTSTRAP_SERVERS=stack.kafka,
+        REDIS_URL=stack.redis,
+        REDIS_RETRY_ATTEMPTS=1,
+        REDIS_RETRY_BASE_S=0.01,
+    )
+
+
 def test_a_redis_outage_at_the_disbursement_claim_delays_the_batch_not_the_money(stack, tenant):
     app = application(3950, tenant_id=tenant)
     messages = _messages("greencredit.loan-applications", [app])
 
     async def go():
-        settings = Settings(
-            KAFKA_BOOTSTRAP_SERVERS=stack.kafka,
-            REDIS_URL=stack.redis,
-            REDIS_RETRY_ATTEMPTS=1,
-            REDIS_RETRY_BASE_S=0.01,
-        )
+        settings = _impatient(stack)
         engine = Engine.create(settings)
         await engine.start()
         claim = engine.store.claim_disbursements
@@ -692,12 +697,7 @@ def test_loans_whose_redis_is_down_after_the_acks_open_from_the_loan_openings_to
     messages = _messages("greencredit.loan-applications", apps)
 
     async def go():
-        settings = Settings(
-            KAFKA_BOOTSTRAP_SERVERS=stack.kafka,
-            REDIS_URL=stack.redis,
-            REDIS_RETRY_ATTEMPTS=1,
-            REDIS_RETRY_BASE_S=0.01,
-        )
+        settings = _impatient(stack)
         engine = Engine.create(settings)
         await engine.start()
         captured = Captured()
