@@ -106,6 +106,11 @@ class _Follower:
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.lines: queue.Queue[str] = queue.Queue()
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            # The suite runs as a background job (`make test &`), which ignores Ctrl-C and
+            # would pass that on: a user's terminal does not. A handled signal is reset to
+            # its default in the child, whose Python then turns Ctrl-C into KeyboardInterrupt.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         self.proc = subprocess.Popen(
             [*CLI, "tail", *args],
             env=env,
