@@ -195,11 +195,7 @@ async def _decision_state(
     approved, so no funder is routed: its lender's usage need not be read.
     """
     routable = [a["tenant_id"] for a, f in zip(applications, facts, strict=True) if f.velocity]
-    funders = {
-        t: [f.funder_id for f in views[t].funders]
-        for t in dict.fromkeys(routable)
-        if views[t].funders
-    }
+    funders = _funders_of(views, routable)
     ids = [a["application_id"] for a in applications]
     try:
         return await engine.with_retry(
@@ -223,15 +219,20 @@ async def _lender_facts(
     return {t: LenderFacts(views[t], models[t], shared[t], used.get(t, {})) for t in tenants}
 
 
-async def _funder_usage(
-    engine: Engine, views: dict[str, LenderView], tenants: Iterable[str]
-) -> dict[str, dict[str, int]]:
-    """Used capacity of these lenders' funders, in one read (lenders without funders: none)."""
-    wanted = {
+def _funders_of(views: dict[str, LenderView], tenants: Iterable[str]) -> dict[str, list[str]]:
+    """Funder ids per lender, for the lenders among `tenants` that have funders."""
+    return {
         t: [f.funder_id for f in views[t].funders]
         for t in dict.fromkeys(tenants)
         if views[t].funders
     }
+
+
+async def _funder_usage(
+    engine: Engine, views: dict[str, LenderView], tenants: Iterable[str]
+) -> dict[str, dict[str, int]]:
+    """Used capacity of these lenders' funders, in one read (lenders without funders: none)."""
+    wanted = _funders_of(views, tenants)
     if not wanted:
         return {}
     return await engine.with_retry("funder_usages", lambda: engine.store.funder_usages(wanted))

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
-from greencredit.infra.engine_store import Disbursed, StoreTtl
+from greencredit.infra.engine_store import Disbursed
 from greencredit.infra.loan_store import LoanOpening
 from greencredit.models.delinquency import (
     BehaviourSignal,
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 _CAS_ATTEMPTS = 8
 _PAGE = 256
 _EPOCH = date(1970, 1, 1)
-_WATCH_AFTER_TERM_S = StoreTtl().case
 
 
 def loan_opening(disbursement: Mapping[str, Any], policy: DelinquencyPolicy) -> LoanOpening:
@@ -86,9 +85,8 @@ def disbursed_marker(disbursement: Mapping[str, Any]) -> Disbursed:
     watch = IntegrityState(
         disbursement["loan_id"], disbursement["purpose"], int(disbursement["amount_minor"])
     )
-    # Watched for the loan's term, and a case's lifetime after it.
-    ttl = int(disbursement["term_months"]) * 31 * 86_400 + _WATCH_AFTER_TERM_S
-    return Disbursed(disbursement["application_id"], disbursement["event_id"], watch, ttl)
+    term = int(disbursement["term_months"])
+    return Disbursed(disbursement["application_id"], disbursement["event_id"], watch, term)
 
 
 async def process_loan_openings(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:

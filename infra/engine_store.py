@@ -148,7 +148,7 @@ class Disbursed:
     application_id: str
     event_id: str
     watch: IntegrityState | None = None
-    watch_ttl_s: int = 0
+    term_months: int = 0  # the watch lasts the loan's term, and a case's lifetime after it
 
 
 def pending_claim(event_id: str, payload: bytes) -> bytes:
@@ -261,7 +261,8 @@ class EngineStore:
         for item in disbursed:
             if item.watch is not None:
                 watch = orjson.dumps(item.watch.to_dict())
-                put(self._key("integrity", item.watch.loan_id), watch, item.watch_ttl_s, True)
+                ttl = item.term_months * 31 * 86_400 + self.ttl.case
+                put(self._key("integrity", item.watch.loan_id), watch, ttl, True)
         for item in disbursed:
             sent = f"sent:{item.event_id}"
             put(self._key("disb", item.application_id), sent, self.ttl.disbursement)

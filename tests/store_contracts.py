@@ -276,12 +276,12 @@ async def configs_models_and_adjustments_round_trip(stores: Stores) -> None:
 async def purpose_watches_start_once(stores: Stores) -> None:
     state = stores.state
     watch = IntegrityState("L1", "SOLAR_PV", 50_000)
-    await state.record_outcomes([Disbursed("a1", "d1", watch, 3600), Disbursed("a2", "d2")], {}, [])
+    await state.record_outcomes([Disbursed("a1", "d1", watch, 12), Disbursed("a2", "d2")], {}, [])
     assert await state.purpose_watches(["L1", "L2"]) == {"L1": watch}
     spent = IntegrityState("L1", "SOLAR_PV", 50_000, spent_other_minor=20_000, alerted=True)
     await state.save_purpose_watches([spent, IntegrityState("L9", "SOLAR_PV", 1)])
     # A redelivered disbursement keeps the spend.
-    await state.record_outcomes([Disbursed("a1", "d1", watch, 3600)], {}, [])
+    await state.record_outcomes([Disbursed("a1", "d1", watch, 12)], {}, [])
     assert await state.purpose_watches(["L1", "L9"]) == {"L1": spent}
 
 
