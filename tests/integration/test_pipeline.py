@@ -91,8 +91,14 @@ def test_pipeline_decides_alerts_disburses_and_dead_letters(fresh_stack, start_w
     assert decisions["app-00002"]["decision"] == "REVIEW"
     assert "ID_CHECKSUM_INVALID" in [r["code"] for r in decisions["app-00002"]["reasons"]]
     assert decisions["app-00003"]["decision"] in ("REVIEW", "DECLINE")
-    farm_codes = [r["code"] for r in decisions["app-00012"]["reasons"]]
-    assert "DEVICE_FARM" in farm_codes and decisions["app-00012"]["decision"] != "APPROVE"
+    # The farm's three applications are keyed by customer, so they land on different
+    # partitions and may be decided in any order: the one decided last sees all three.
+    flagged = [
+        decisions[a["application_id"]]
+        for a in scenario["farm"]
+        if "DEVICE_FARM" in [r["code"] for r in decisions[a["application_id"]]["reasons"]]
+    ]
+    assert flagged and all(d["decision"] != "APPROVE" for d in flagged)
     assert "DEVICE_FARM" not in [r["code"] for r in decisions["app-00010"]["reasons"]]
     for decision in decisions.values():
         assert decision["ahp_config_version"] == 1
