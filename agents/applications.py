@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -24,12 +24,14 @@ from greencredit.infra.engine_store import (
     FundingRequest,
 )
 from greencredit.infra.feature_store import ApplicationKeys
+from greencredit.infra.stores import EngineStateStore, FeatureStoreProtocol
 from greencredit.models.application_checks import application_problem
 from greencredit.models.decision import ApplicationFacts, Decision, LenderFacts, decide
 from greencredit.models.features import ApplicationVelocity
 from greencredit.models.fusion import HardFlag
 from greencredit.models.lender_view import LenderView
 from greencredit.models.monitoring import observe_scores
+from greencredit.models.scoring import ApplicationScorer
 from greencredit.streams import topics
 from greencredit.streams.errors import InvalidEvent
 from greencredit.streams.masking import pseudonym
@@ -43,81 +45,103 @@ from greencredit.streams.records import (
 )
 
 from .batch import BatchResult
-from .engine import APPLICATION_LR, Engine, Incoming, Outgoing, RedisUnavailable
-from .face_check import FaceOutcome
+from .face_check import FaceChecker, FaceOutcome
+from .lender_cache import APPLICATION_LR, LenderCaches
 from .loans import disbursed_marker, loan_opening
+from .messages import Decoder, Incoming, Outgoing, dead_letter
+from .resources import Resources
+from .retry import RedisUnavailable, Retry
 
-__all__ = ["process_applications"]
+__all__ = ["ApplicationDeps", "process_applications"]
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ApplicationDeps:
+    """What deciding applications uses: the state and feature stores, faces, lenders, scorer."""
+
+    decoder: Decoder
+    retry: Retry
+    state: EngineStateStore  # done markers, claims, funder usage and reservations
+    features: FeatureStoreProtocol  # velocity and device state
+    faces: FaceChecker
+    lenders: LenderCaches  # views, online models, shared LR weights, monitors
+    scorer: ApplicationScorer
+    pii_key: bytes  # pseudonyms of the applicant's identifiers
+
+    @classmethod
+    def of(cls, r: Resources) -> ApplicationDeps:
+        """The worker's part for this processor."""
+        return cls(r.decoder, r.retry, r.state, r.features, r.faces, r.lenders, r.scorer, r.pii_key)
+
+
 async def process_applications(
-    engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
+    deps: ApplicationDeps, messages: Sequence[Incoming], now: datetime | None = None
 ) -> BatchResult:
     """Turn a batch of raw application messages into outputs and bookkeeping."""
     now = now or datetime.now(UTC)
     result = BatchResult()
-    fresh = await _fresh_applications(engine, messages, now, result)
+    fresh = await _fresh_applications(deps, messages, now, result)
     if not fresh:
         return result
     applications = [a for _, a in fresh]
     result.occurred_at.update((a["event_id"], a["occurred_at"]) for a in applications)
     tenants = list(dict.fromkeys(a["tenant_id"] for a in applications))
-    views = await engine.lender_views(tenants)
-    facts = await _gather_facts(engine, applications, views, result, now)
-    known = await _decision_state(engine, views, applications, facts)
+    views = await deps.lenders.lender_views(tenants)
+    facts = await _gather_facts(deps, applications, views, result, now)
+    known = await _decision_state(deps, views, applications, facts)
     facts = [
         replace(f, held_funder=known.held_funders.get(a["application_id"]))
         for a, f in zip(applications, facts, strict=True)
     ]
-    lenders = await _lender_facts(engine, views, known.funder_used_minor)
-    decisions = await _decide_and_reserve(engine, applications, facts, lenders)
-    await _emit_decisions(engine, fresh, decisions, known.claims, views, result, now)
-    _observe(engine, applications, decisions, views, result, now)
-    moved = engine.moved_lr_adjustments({t: views[t].config for t in tenants})
+    lenders = await _lender_facts(deps, views, known.funder_used_minor)
+    decisions = await _decide_and_reserve(deps, applications, facts, lenders)
+    await _emit_decisions(deps, fresh, decisions, known.claims, views, result, now)
+    _observe(deps, applications, decisions, views, result, now)
+    moved = deps.lenders.moved_lr_adjustments({t: views[t].config for t in tenants})
     if moved:  # an assessment moved the LR weight: every worker should score with it
-        result.after_emit.append(partial(engine.publish_lr_adjustments, moved))
+        result.after_emit.append(partial(deps.lenders.publish_lr_adjustments, moved))
     result.done_event_ids.extend(a["event_id"] for a in applications)
     return result
 
 
 async def _fresh_applications(
-    engine: Engine, messages: Sequence[Incoming], now: datetime, result: BatchResult
+    deps: ApplicationDeps, messages: Sequence[Incoming], now: datetime, result: BatchResult
 ) -> list[tuple[Incoming, dict[str, Any]]]:
     """Decoded, valid applications not processed before (the rest become dead letters)."""
     decoded: list[tuple[Incoming, dict[str, Any]]] = []
-    for message, application in engine.decode_all(messages, result.outputs):
+    for message, application in deps.decoder.decode_all(messages, result.outputs):
         # Decodable but outside the contract's ranges: a dead letter, not a batch failure.
         problem = application_problem(application, now)
         if problem is None:
             decoded.append((message, application))
         else:
-            result.outputs.append(engine.dead_letter(message, InvalidEvent(problem)))
+            result.outputs.append(dead_letter(message, InvalidEvent(problem)))
     if not decoded:
         return []
     ids = [app["event_id"] for _, app in decoded]
     try:
-        done = await engine.with_retry("done_among", lambda: engine.store.done_among(ids))
+        done = await deps.retry("done_among", lambda: deps.state.done_among(ids))
     except RedisUnavailable:
         done = set()  # process again: output ids are deterministic
     return [(m, a) for m, a in decoded if a["event_id"] not in done]
 
 
-def _keys(engine: Engine, application: dict[str, Any]) -> ApplicationKeys:
+def _keys(deps: ApplicationDeps, application: dict[str, Any]) -> ApplicationKeys:
     applicant = application["applicant"]
     return ApplicationKeys(
         event_id=application["event_id"],
         occurred_at=application["occurred_at"],
-        device_ref=pseudonym(application["device_id"], engine.pii_key, "device"),
-        id_ref=pseudonym(applicant["id_card_number"], engine.pii_key, "id"),
-        phone_ref=pseudonym(applicant["phone"], engine.pii_key, "phone"),
+        device_ref=pseudonym(application["device_id"], deps.pii_key, "device"),
+        id_ref=pseudonym(applicant["id_card_number"], deps.pii_key, "id"),
+        phone_ref=pseudonym(applicant["phone"], deps.pii_key, "phone"),
         customer_id=application["customer_id"],
     )
 
 
 async def _gather_facts(
-    engine: Engine,
+    deps: ApplicationDeps,
     applications: list[dict[str, Any]],
     views: dict[str, LenderView],
     result: BatchResult,
@@ -125,18 +149,16 @@ async def _gather_facts(
 ) -> list[ApplicationFacts]:
     """Velocity and device state, then the face check (a blacklist match raises an alert)."""
     try:
-        keys = [_keys(engine, a) for a in applications]
+        keys = [_keys(deps, a) for a in applications]
         velocities: list[ApplicationVelocity | None] = list(
-            await engine.with_retry(
-                "record_applications", lambda: engine.features.record_applications(keys)
-            )
+            await deps.retry("record_applications", lambda: deps.features.record_applications(keys))
         )
     except RedisUnavailable:
         velocities = [None] * len(applications)  # -> REVIEW with FEATURES_UNAVAILABLE
     thresholds: list[float | None] = [
         views[a["tenant_id"]].config.face_match_threshold for a in applications
     ]
-    faces = await _check_faces(engine, applications, thresholds)
+    faces = await _check_faces(deps, applications, thresholds)
     for application, face in zip(applications, faces, strict=True):
         if face is not None and face.blacklist_entry_id is not None:
             result.outputs.append(
@@ -150,10 +172,10 @@ async def _gather_facts(
 
 
 async def _check_faces(
-    engine: Engine, applications: list[dict[str, Any]], thresholds: list[float | None]
+    deps: ApplicationDeps, applications: list[dict[str, Any]], thresholds: list[float | None]
 ) -> list[FaceOutcome | None]:
     try:
-        return await engine.faces.check(applications, thresholds)
+        return await deps.faces.check(applications, thresholds)
     except (RedisError, OSError):
         # Without the blacklist the face cannot be cleared: review, do not guess.
         unavailable = FaceOutcome(
@@ -182,7 +204,7 @@ def _blacklist_alert(
 
 
 async def _decision_state(
-    engine: Engine,
+    deps: ApplicationDeps,
     views: dict[str, LenderView],
     applications: list[dict[str, Any]],
     facts: list[ApplicationFacts],
@@ -198,9 +220,7 @@ async def _decision_state(
     funders = _funders_of(views, routable)
     ids = [a["application_id"] for a in applications]
     try:
-        return await engine.with_retry(
-            "decision_state", lambda: engine.store.decision_state(ids, funders)
-        )
+        return await deps.retry("decision_state", lambda: deps.state.decision_state(ids, funders))
     except RedisUnavailable:
         if routable:
             raise  # it answered for the features a moment ago: wait for it (the runtime)
@@ -210,12 +230,12 @@ async def _decision_state(
 
 
 async def _lender_facts(
-    engine: Engine, views: dict[str, LenderView], used: dict[str, dict[str, int]]
+    deps: ApplicationDeps, views: dict[str, LenderView], used: dict[str, dict[str, int]]
 ) -> dict[str, LenderFacts]:
     """Per lender: view, online model, shared LR weight and its funders' used capacity."""
     tenants = list(views)
-    models = await engine.models(APPLICATION_LR, tenants)
-    shared = await engine.lr_weight_adjustments({t: views[t].config for t in tenants})
+    models = await deps.lenders.models(APPLICATION_LR, tenants)
+    shared = await deps.lenders.lr_weight_adjustments({t: views[t].config for t in tenants})
     return {t: LenderFacts(views[t], models[t], shared[t], used.get(t, {})) for t in tenants}
 
 
@@ -229,17 +249,17 @@ def _funders_of(views: dict[str, LenderView], tenants: Iterable[str]) -> dict[st
 
 
 async def _funder_usage(
-    engine: Engine, views: dict[str, LenderView], tenants: Iterable[str]
+    deps: ApplicationDeps, views: dict[str, LenderView], tenants: Iterable[str]
 ) -> dict[str, dict[str, int]]:
     """Used capacity of these lenders' funders, in one read (lenders without funders: none)."""
     wanted = _funders_of(views, tenants)
     if not wanted:
         return {}
-    return await engine.with_retry("funder_usages", lambda: engine.store.funder_usages(wanted))
+    return await deps.retry("funder_usages", lambda: deps.state.funder_usages(wanted))
 
 
 async def _decide_and_reserve(
-    engine: Engine,
+    deps: ApplicationDeps,
     applications: list[dict[str, Any]],
     facts: list[ApplicationFacts],
     lenders: dict[str, LenderFacts],
@@ -253,19 +273,19 @@ async def _decide_and_reserve(
     so after a few rounds only applications whose every funder is full remain: the last
     round treats their lenders' funders as full (a person decides, nothing is disbursed).
     """
-    decisions = decide(applications, facts, lenders, engine.scorer)
+    decisions = decide(applications, facts, lenders, deps.scorer)
     pending = list(range(len(applications)))
     rounds = 1 + max((len(lender.view.funders) for lender in lenders.values()), default=0)
     attempt = 0
     while True:
-        pending = await _reserve(engine, applications, facts, decisions, lenders, pending)
+        pending = await _reserve(deps, applications, facts, decisions, lenders, pending)
         if not pending:
             return decisions
         tenants = {applications[i]["tenant_id"] for i in pending}
         # With every funder full, the next reservation round has nothing left to reserve.
-        lenders = await _reread_usage(engine, lenders, tenants, full=attempt >= rounds)
+        lenders = await _reread_usage(deps, lenders, tenants, full=attempt >= rounds)
         again = decide(
-            [applications[i] for i in pending], [facts[i] for i in pending], lenders, engine.scorer
+            [applications[i] for i in pending], [facts[i] for i in pending], lenders, deps.scorer
         )
         for i, decision in zip(pending, again, strict=True):
             decisions[i] = decision
@@ -273,7 +293,7 @@ async def _decide_and_reserve(
 
 
 async def _reserve(
-    engine: Engine,
+    deps: ApplicationDeps,
     applications: list[dict[str, Any]],
     facts: list[ApplicationFacts],
     decisions: list[Decision],
@@ -299,9 +319,9 @@ async def _reserve(
         wanted.append((i, request))
     if not wanted:
         return []
-    held = await engine.with_retry(
+    held = await deps.retry(
         "reserve_fundings",
-        partial(engine.store.reserve_fundings, [request for _, request in wanted]),
+        partial(deps.state.reserve_fundings, [request for _, request in wanted]),
     )
     again = []
     for (i, request), funder_id in zip(wanted, held, strict=True):
@@ -313,14 +333,14 @@ async def _reserve(
 
 
 async def _reread_usage(
-    engine: Engine, lenders: dict[str, LenderFacts], tenants: set[str], full: bool
+    deps: ApplicationDeps, lenders: dict[str, LenderFacts], tenants: set[str], full: bool
 ) -> dict[str, LenderFacts]:
     if full:
         usage = {
             t: {f.funder_id: f.capacity_minor for f in lenders[t].view.funders} for t in tenants
         }
     else:
-        usage = await _funder_usage(engine, {t: lenders[t].view for t in tenants}, tenants)
+        usage = await _funder_usage(deps, {t: lenders[t].view for t in tenants}, tenants)
     return {
         t: replace(lender, funder_used_minor=usage[t]) if t in usage else lender
         for t, lender in lenders.items()
@@ -328,7 +348,7 @@ async def _reread_usage(
 
 
 async def _emit_decisions(
-    engine: Engine,
+    deps: ApplicationDeps,
     fresh: list[tuple[Incoming, dict[str, Any]]],
     decisions: list[Decision],
     claims: dict[str, DisbursementClaim],
@@ -343,7 +363,7 @@ async def _emit_decisions(
     """
     applications = [a for _, a in fresh]
     records = [
-        decision_record(a, d.scored, engine.pii_key, now)
+        decision_record(a, d.scored, deps.pii_key, now)
         for a, d in zip(applications, decisions, strict=True)
     ]
     disbursements = {
@@ -351,7 +371,7 @@ async def _emit_decisions(
         for i, d in enumerate(decisions)
         if d.terms is not None
     }
-    await _claim(engine, applications, records, disbursements, claims)
+    await _claim(deps, applications, records, disbursements, claims)
     for i, (message, application) in enumerate(fresh):
         sealed = Outgoing(
             topics.DECISIONS.name, application["customer_id"], records[i], message.partition
@@ -377,7 +397,7 @@ async def _emit_decisions(
 
 
 async def _claim(
-    engine: Engine,
+    deps: ApplicationDeps,
     applications: list[dict[str, Any]],
     records: list[dict[str, Any]],
     disbursements: dict[int, dict[str, Any]],
@@ -404,8 +424,8 @@ async def _claim(
         for i in new
     ]
     if wanted:
-        made = await engine.with_retry(
-            "claim_disbursements", lambda: engine.store.claim_disbursements(wanted)
+        made = await deps.retry(
+            "claim_disbursements", lambda: deps.state.claim_disbursements(wanted)
         )
         claims.update(zip(new, made, strict=True))
     for i, claim in claims.items():
@@ -416,7 +436,7 @@ async def _claim(
 
 
 def _observe(
-    engine: Engine,
+    deps: ApplicationDeps,
     applications: list[dict[str, Any]],
     decisions: list[Decision],
     views: dict[str, LenderView],
@@ -426,7 +446,7 @@ def _observe(
     """Model monitoring on the scores, and what the learner needs once labels arrive."""
     for application, decision in zip(applications, decisions, strict=True):
         tenant, item = application["tenant_id"], decision.scored
-        monitor = engine.monitor(tenant, views[tenant].config)
+        monitor = deps.lenders.monitor(tenant, views[tenant].config)
         for health in observe_scores(monitor, item.bp_default_probability, item.lr_risk, now):
             result.outputs.append(
                 Outgoing(
@@ -446,5 +466,9 @@ def _observe(
 def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the applications agent to the Faust app."""
     runtime.attach(
-        app, topics_by_name[topics.LOAN_APPLICATIONS.name], "applications", process_applications
+        app,
+        topics_by_name[topics.LOAN_APPLICATIONS.name],
+        "applications",
+        process_applications,
+        ApplicationDeps.of,
     )

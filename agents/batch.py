@@ -17,13 +17,23 @@ import faust
 
 from greencredit.infra.engine_store import Disbursed
 from greencredit.infra.loan_store import LoanOpening
+from greencredit.infra.stores import EngineStateStore, LoanStoreProtocol
 from greencredit.streams.audit import GENESIS_HASH
 from greencredit.streams.topics import DISBURSEMENTS, LOAN_OPENINGS
 
-from .engine import Engine, Incoming, Outgoing, RedisUnavailable
+from .messages import Incoming, Outgoing
+from .resources import Resources
+from .retry import RedisUnavailable, Retry
 from .sink import Sink
 
-__all__ = ["BatchResult", "finish_batch", "incoming_from_events", "record_acknowledged"]
+__all__ = [
+    "BatchResult",
+    "Bookkeeping",
+    "Emit",
+    "finish_batch",
+    "incoming_from_events",
+    "record_acknowledged",
+]
 
 log = logging.getLogger(__name__)
 # The loan-openings topic is not chained (the disbursements topic holds the audited copy).
@@ -46,18 +56,37 @@ class BatchResult:
     after_emit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
+# Encode, produce and await the broker's acks (Engine.emit): the runtime's side, not a store.
+Emit = Callable[[Sequence[Outgoing], Sink], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Bookkeeping:
+    """What recording a batch's outcomes after the acks uses: the state and loan stores."""
+
+    retry: Retry
+    state: EngineStateStore
+    loans: LoanStoreProtocol
+
+    @classmethod
+    def of(cls, resources: Resources) -> Bookkeeping:
+        """The worker's part for bookkeeping."""
+        return cls(resources.retry, resources.state, resources.loans)
+
+
 async def finish_batch(
-    engine: Engine,
+    emit: Emit,
+    books: Bookkeeping,
     result: BatchResult,
     sink: Sink,
     on_acked: Callable[[BatchResult], None] | None = None,
 ) -> None:
     """Send, await acks, then open loans, record done markers, disbursements and labels."""
-    await engine.emit(result.outputs, sink)
+    await emit(result.outputs, sink)
     if on_acked is not None:
         on_acked(result)  # metrics: the moment the broker acknowledged the outputs
     try:
-        await record_acknowledged(engine, result)
+        await record_acknowledged(books, result)
     except RedisUnavailable as exc:
         # Money went out but Redis cannot open its loans now: hand them to the loan-openings
         # topic (acknowledged before this batch counts as processed), whose agent opens
@@ -68,10 +97,10 @@ async def finish_batch(
             for o in result.outputs
             if o.topic == DISBURSEMENTS.name
         ]
-        await engine.emit(deferred, sink)
+        await emit(deferred, sink)
 
 
-async def record_acknowledged(engine: Engine, result: BatchResult) -> None:
+async def record_acknowledged(books: Bookkeeping, result: BatchResult) -> None:
     """What follows the broker's acks: after-emit steps, loans opened, outcomes recorded."""
     for task in result.after_emit:
         try:
@@ -83,31 +112,29 @@ async def record_acknowledged(engine: Engine, result: BatchResult) -> None:
         # Money went out: its loans open before the claims are marked sent and the inputs
         # done. RedisUnavailable propagates (see finish_batch); a crash part way leaves the
         # claims pending, and the redelivery sends the same records and opens the same loans.
-        await _open_loans(engine, result)
+        await _open_loans(books, result)
         return
     if not (result.scored or result.done_event_ids):
         return
     try:
-        await _record_outcomes(engine, result)
+        await _record_outcomes(books, result)
     except RedisUnavailable as exc:
         # Outputs are out and acknowledged; without the markers a redelivery re-sends the
         # same ids (consumers de-duplicate). Nothing is lost.
         log.error("bookkeeping after emit failed: %s", exc)
 
 
-async def _record_outcomes(engine: Engine, result: BatchResult) -> None:
-    await engine.with_retry(
+async def _record_outcomes(books: Bookkeeping, result: BatchResult) -> None:
+    await books.retry(
         "record_outcomes",
-        lambda: engine.store.record_outcomes(
-            result.disbursed, result.scored, result.done_event_ids
-        ),
+        lambda: books.state.record_outcomes(result.disbursed, result.scored, result.done_event_ids),
     )
 
 
-async def _open_loans(engine: Engine, result: BatchResult) -> None:
+async def _open_loans(books: Bookkeeping, result: BatchResult) -> None:
     # Opened (idempotently) before the claims are marked sent: see record_outcomes.
-    await engine.with_retry("open_loans", lambda: engine.loans.open(result.opened_loans))
-    await _record_outcomes(engine, result)
+    await books.retry("open_loans", lambda: books.loans.open(result.opened_loans))
+    await _record_outcomes(books, result)
 
 
 def incoming_from_events(events: Sequence[faust.EventT]) -> list[Incoming]:

@@ -7,34 +7,54 @@ the learned state is saved to Redis, from where every scoring worker reloads it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from greencredit.infra.stores import EngineStateStore
 from greencredit.models.monitoring import observe_label
 from greencredit.models.online_lr import OnlineRiskModel
 from greencredit.streams import topics
 from greencredit.streams.records import model_health_record
 
 from .batch import BatchResult
-from .engine import APPLICATION_LR, TRANSACTION_LR, Engine, Incoming, Outgoing
+from .lender_cache import APPLICATION_LR, TRANSACTION_LR, LenderCaches
+from .messages import Decoder, Incoming, Outgoing
+from .resources import Resources
+from .retry import Retry
 
-__all__ = ["POSITIVE_LABELS", "process_feedback"]
+__all__ = ["POSITIVE_LABELS", "FeedbackDeps", "process_feedback"]
 
 # The bad class the online models predict: fraud for transactions, default for applications.
 POSITIVE_LABELS = frozenset({"FRAUD", "DEFAULTED"})
 
 
+@dataclass(frozen=True)
+class FeedbackDeps:
+    """What learning from labels uses: pending scores, saved models and cases, the lenders."""
+
+    decoder: Decoder
+    retry: Retry
+    state: EngineStateStore  # pending scored entries, saved models, cases
+    lenders: LenderCaches  # the models learned, LR weights and monitors
+
+    @classmethod
+    def of(cls, r: Resources) -> FeedbackDeps:
+        """The worker's part for this processor."""
+        return cls(r.decoder, r.retry, r.state, r.lenders)
+
+
 async def process_feedback(
-    engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
+    deps: FeedbackDeps, messages: Sequence[Incoming], now: datetime | None = None
 ) -> BatchResult:
     """Learn from each label whose scored features are still pending; close its case."""
     now = now or datetime.now(UTC)
     result = BatchResult()
-    labels = [event for _, event in engine.decode_all(messages, result.outputs)]
+    labels = [event for _, event in deps.decoder.decode_all(messages, result.outputs)]
     if not labels:
         return result
     subjects = [label["subject_event_id"] for label in labels]
-    pending = await engine.with_retry("take_scored", lambda: engine.store.take_scored(subjects))
+    pending = await deps.retry("take_scored", lambda: deps.state.take_scored(subjects))
     changed: dict[tuple[str, str], Any] = {}
     adjusted: dict[str, float] = {}
     for label in labels:
@@ -43,15 +63,15 @@ async def process_feedback(
             continue  # unknown, expired or already learned (GETDEL): nothing to teach
         tenant = entry["tenant_id"]
         name = APPLICATION_LR if entry["kind"] == "application" else TRANSACTION_LR
-        model = (await engine.models(name, [tenant]))[tenant]
+        model = (await deps.lenders.models(name, [tenant]))[tenant]
         positive = label["label"] in POSITIVE_LABELS
         if name == APPLICATION_LR and entry.get("bp_prob") is not None:
-            config = (await engine.lender_views([tenant]))[tenant].config
-            await engine.lr_weight_adjustments({tenant: config})  # start from the shared one
+            config = (await deps.lenders.lender_views([tenant]))[tenant].config
+            await deps.lenders.lr_weight_adjustments({tenant: config})  # start from the shared one
             health_events = observe_label(
-                engine.monitor(tenant, config), entry["bp_prob"], entry["risk"], positive, now
+                deps.lenders.monitor(tenant, config), entry["bp_prob"], entry["risk"], positive, now
             )
-            adjusted |= engine.moved_lr_adjustments({tenant: config})
+            adjusted |= deps.lenders.moved_lr_adjustments({tenant: config})
             for health in health_events:
                 result.outputs.append(
                     Outgoing(
@@ -61,24 +81,30 @@ async def process_feedback(
                     )
                 )
         model.learn_one(entry["features"], positive)
-        engine.adopt_model(name, tenant, model)
+        deps.lenders.adopt_model(name, tenant, model)
         changed[(name, tenant)] = model
     for (name, tenant), model in changed.items():
-        await _save_model(engine, name, tenant, model)
+        await _save_model(deps, name, tenant, model)
     if adjusted:
-        await engine.publish_lr_adjustments(adjusted)
+        await deps.lenders.publish_lr_adjustments(adjusted)
     cases = {
         (label.get("case_id") or label["subject_event_id"]): label["label"] for label in labels
     }
-    await engine.with_retry("close_cases", lambda: engine.store.close_cases(cases))
+    await deps.retry("close_cases", lambda: deps.state.close_cases(cases))
     return result
 
 
-async def _save_model(engine: Engine, name: str, tenant: str, model: OnlineRiskModel) -> None:
+async def _save_model(deps: FeedbackDeps, name: str, tenant: str, model: OnlineRiskModel) -> None:
     state = model.to_state()
-    await engine.with_retry("save_model", lambda: engine.store.save_model(name, tenant, state))
+    await deps.retry("save_model", lambda: deps.state.save_model(name, tenant, state))
 
 
 def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the feedback agent to the Faust app."""
-    runtime.attach(app, topics_by_name[topics.ANALYST_FEEDBACK.name], "feedback", process_feedback)
+    runtime.attach(
+        app,
+        topics_by_name[topics.ANALYST_FEEDBACK.name],
+        "feedback",
+        process_feedback,
+        FeedbackDeps.of,
+    )

@@ -9,17 +9,35 @@ lender keeps its previous version.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from greencredit.infra.stores import EngineStateStore
 from greencredit.models.ahp import AhpInputError
 from greencredit.models.lender_config import LenderConfig, LenderConfigError
 from greencredit.models.lender_view import EXTENSION_FIELDS, parse_extensions
 from greencredit.streams import topics
 
 from .batch import BatchResult
-from .engine import Engine, Incoming, RedisUnavailable
+from .messages import Decoder, Incoming, dead_letter
+from .resources import Resources
+from .retry import RedisUnavailable, Retry
 
-__all__ = ["config_from_event", "process_lender_configs"]
+__all__ = ["LenderConfigDeps", "config_from_event", "process_lender_configs"]
+
+
+@dataclass(frozen=True)
+class LenderConfigDeps:
+    """What applying lender configs uses: the state store the configs are kept in."""
+
+    decoder: Decoder
+    retry: Retry
+    state: EngineStateStore
+
+    @classmethod
+    def of(cls, r: Resources) -> LenderConfigDeps:
+        """The worker's part for this processor."""
+        return cls(r.decoder, r.retry, r.state)
 
 
 class InvalidLenderConfig(ValueError):
@@ -53,29 +71,33 @@ def config_from_event(event: Mapping[str, Any]) -> LenderConfig:
     )
 
 
-async def process_lender_configs(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+async def process_lender_configs(
+    deps: LenderConfigDeps, messages: Sequence[Incoming]
+) -> BatchResult:
     """Validate and store each configuration (newest version wins)."""
     result = BatchResult()
-    for message, event in engine.decode_all(messages, result.outputs):
+    for message, event in deps.decoder.decode_all(messages, result.outputs):
         try:
             config = config_from_event(event)
             extensions = _checked_extensions(event)
         except (LenderConfigError, AhpInputError, ValueError, TypeError, KeyError) as exc:
-            result.outputs.append(engine.dead_letter(message, InvalidLenderConfig(str(exc))))
+            result.outputs.append(dead_letter(message, InvalidLenderConfig(str(exc))))
             continue
         try:
-            await _store_config(engine, config, extensions)
+            await _store_config(deps, config, extensions)
         except RedisUnavailable as exc:
             raise RuntimeError("lender config not stored: redis unavailable") from exc
     return result
 
 
-async def _store_config(engine: Engine, config: LenderConfig, extensions: dict[str, Any]) -> bool:
+async def _store_config(
+    deps: LenderConfigDeps, config: LenderConfig, extensions: dict[str, Any]
+) -> bool:
     # Extensions ride along in the stored document (LenderConfig ignores unknown keys).
     document = {**config.to_dict(), **extensions}
-    return await engine.with_retry(
+    return await deps.retry(
         "put_config",
-        lambda: engine.store.put_config_if_newer(config.tenant_id, config.version, document),
+        lambda: deps.state.put_config_if_newer(config.tenant_id, config.version, document),
     )
 
 
@@ -89,5 +111,9 @@ def _checked_extensions(event: Mapping[str, Any]) -> dict[str, Any]:
 def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the lender-config agent to the Faust app."""
     runtime.attach(
-        app, topics_by_name[topics.LENDER_CONFIG.name], "lender_configs", process_lender_configs
+        app,
+        topics_by_name[topics.LENDER_CONFIG.name],
+        "lender_configs",
+        process_lender_configs,
+        LenderConfigDeps.of,
     )

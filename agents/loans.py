@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
 from greencredit.infra.engine_store import Disbursed
 from greencredit.infra.loan_store import LoanOpening
+from greencredit.infra.stores import EngineStateStore, LoanStoreProtocol
 from greencredit.models.delinquency import (
     BehaviourSignal,
     CollateralRevalued,
@@ -41,14 +43,73 @@ from greencredit.streams.masking import mask_email, mask_phone, pseudonym
 from greencredit.streams.records import escalation_record
 
 from .batch import BatchResult
-from .engine import Engine, Incoming, Outgoing
+from .lender_cache import LenderCaches
+from .messages import Decoder, Incoming, Outgoing, dead_letter
+from .resources import Resources
+from .retry import Retry
 
-__all__ = ["disbursed_marker", "loan_opening", "process_loan_events", "process_loan_openings"]
+__all__ = [
+    "ContactDeps",
+    "LoanDeps",
+    "LoanOpeningDeps",
+    "disbursed_marker",
+    "loan_opening",
+    "process_clock",
+    "process_contacts",
+    "process_loan_events",
+    "process_loan_openings",
+]
 
 log = logging.getLogger(__name__)
 _CAS_ATTEMPTS = 8
 _PAGE = 256
 _EPOCH = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class LoanDeps:
+    """What ageing loans uses: the loan store and the lenders' delinquency policies."""
+
+    decoder: Decoder
+    retry: Retry
+    loans: LoanStoreProtocol
+    lenders: LenderCaches
+
+    @classmethod
+    def of(cls, r: Resources) -> LoanDeps:
+        """The worker's part for the repayment, servicing and clock processors."""
+        return cls(r.decoder, r.retry, r.loans, r.lenders)
+
+
+@dataclass(frozen=True)
+class LoanOpeningDeps:
+    """What opening deferred loans uses: loans, policies, and the claims to mark sent."""
+
+    decoder: Decoder
+    retry: Retry
+    state: EngineStateStore  # disbursement claims marked sent
+    loans: LoanStoreProtocol
+    lenders: LenderCaches
+
+    @classmethod
+    def of(cls, r: Resources) -> LoanOpeningDeps:
+        """The worker's part for this processor."""
+        return cls(r.decoder, r.retry, r.state, r.loans, r.lenders)
+
+
+@dataclass(frozen=True)
+class ContactDeps:
+    """What keeping customer contacts uses: the loan store (masked values and pseudonyms)."""
+
+    decoder: Decoder
+    retry: Retry
+    loans: LoanStoreProtocol
+    pii_key: bytes
+
+    @classmethod
+    def of(cls, r: Resources) -> ContactDeps:
+        """The worker's part for this processor."""
+        return cls(r.decoder, r.retry, r.loans, r.pii_key)
 
 
 def loan_opening(disbursement: Mapping[str, Any], policy: DelinquencyPolicy) -> LoanOpening:
@@ -89,22 +150,22 @@ def disbursed_marker(disbursement: Mapping[str, Any]) -> Disbursed:
     return Disbursed(disbursement["application_id"], disbursement["event_id"], watch, term)
 
 
-async def process_loan_openings(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+async def process_loan_openings(deps: LoanOpeningDeps, messages: Sequence[Incoming]) -> BatchResult:
     """Open the loans of disbursements sent while Redis was down (see finish_batch).
 
     While Redis is still down this raises RedisUnavailable and the runtime waits it out:
     only this stream stops, and nothing is committed past what is not opened yet.
     """
     result = BatchResult()
-    records = [r for _, r in engine.decode_all(messages, result.outputs)]
+    records = [r for _, r in deps.decoder.decode_all(messages, result.outputs)]
     if not records:
         return result
     tenants = {r["tenant_id"] for r in records}
-    views = await engine.lender_views(tenants)
+    views = await deps.lenders.lender_views(tenants)
     openings = [loan_opening(r, views[r["tenant_id"]].delinquency) for r in records]
-    await engine.with_retry("open_loans", partial(engine.loans.open, openings))
+    await deps.retry("open_loans", partial(deps.loans.open, openings))
     marks = [disbursed_marker(r) for r in records]
-    await engine.with_retry("record_outcomes", partial(engine.store.record_outcomes, marks, {}, []))
+    await deps.retry("record_outcomes", partial(deps.state.record_outcomes, marks, {}, []))
     return result
 
 
@@ -137,7 +198,7 @@ def _domain_event(topic: str, event: dict[str, Any]) -> tuple[str, Any] | None:
 
 
 async def apply_to_loans(
-    engine: Engine,
+    deps: LoanDeps,
     events: Sequence[tuple[str, Any]],
     result: BatchResult,
 ) -> None:
@@ -149,24 +210,22 @@ async def apply_to_loans(
     for _ in range(_CAS_ATTEMPTS):
         if not pending:
             break
-        stored = await engine.with_retry("load_loans", partial(engine.loans.load, list(pending)))
+        stored = await deps.retry("load_loans", partial(deps.loans.load, list(pending)))
         tenants = {s["tenant_id"] for s in stored.values()}
-        policies = {t: v.delinquency for t, v in (await engine.lender_views(tenants)).items()}
+        policies = {t: v.delinquency for t, v in (await deps.lenders.lender_views(tenants)).items()}
         states = _applied(pending, stored, policies)
         updates = [
             (loan_id, expected, state.to_dict(), len(state.instalments) * 31)
             for loan_id, (expected, state) in states.items()
         ]
-        written = await engine.with_retry(
-            "loan_cas", partial(engine.loans.compare_and_set, updates)
-        )
+        written = await deps.retry("loan_cas", partial(deps.loans.compare_and_set, updates))
         won = {loan_id for (loan_id, *_), ok in zip(updates, written, strict=True) if ok}
         changed.update((loan_id, states[loan_id][1]) for loan_id in won)
         # Written, or nothing to write (unknown loan, already applied): done with them.
         pending = {i: evs for i, evs in pending.items() if i in states and i not in won}
     if pending:
         raise RuntimeError(f"loan updates kept conflicting: {sorted(pending)[:5]}")
-    await _queue_escalations(engine, changed, result)
+    await _queue_escalations(deps, changed, result)
 
 
 def _applied(
@@ -190,20 +249,20 @@ def _applied(
 
 
 async def _queue_escalations(
-    engine: Engine, changed: dict[str, LoanState], result: BatchResult
+    deps: LoanDeps, changed: dict[str, LoanState], result: BatchResult
 ) -> None:
     opened = [
         (s.tenant_id, s.loan_id, (s.as_of - _EPOCH).days) for s in changed.values() if not s.closed
     ]
     closed = [(s.tenant_id, s.loan_id) for s in changed.values() if s.closed]
-    await engine.with_retry("loan_index", lambda: engine.loans.index_open(opened))
+    await deps.retry("loan_index", lambda: deps.loans.index_open(opened))
     if closed:
-        await engine.with_retry("loan_close", lambda: engine.loans.close(closed))
+        await deps.retry("loan_close", lambda: deps.loans.close(closed))
     with_outbox = [s for s in changed.values() if s.outbox]
     if not with_outbox:
         return
-    contacts = await engine.with_retry(
-        "contacts", lambda: engine.loans.contacts(s.customer_id for s in with_outbox)
+    contacts = await deps.retry(
+        "contacts", lambda: deps.loans.contacts(s.customer_id for s in with_outbox)
     )
     now = datetime.now(UTC)
     for state in with_outbox:
@@ -215,22 +274,20 @@ async def _queue_escalations(
             result.outputs.append(
                 Outgoing(topics.DELINQUENCY_ESCALATIONS.name, state.loan_id, record)
             )
-        result.after_emit.append(
-            _clearer(engine, state.loan_id, [e.event_id for e in state.outbox])
-        )
+        result.after_emit.append(_clearer(deps, state.loan_id, [e.event_id for e in state.outbox]))
 
 
-def _clearer(engine: Engine, loan_id: str, ids: list[str]) -> Any:
+def _clearer(deps: LoanDeps, loan_id: str, ids: list[str]) -> Any:
     async def clear() -> None:
         for _ in range(_CAS_ATTEMPTS):
-            stored = (await engine.loans.load([loan_id])).get(loan_id)
+            stored = (await deps.loans.load([loan_id])).get(loan_id)
             if stored is None:
                 return
             state = LoanState.from_dict(stored)
             cleared = clear_outbox(state, ids)
             if cleared == state:
                 return
-            [ok] = await engine.loans.compare_and_set(
+            [ok] = await deps.loans.compare_and_set(
                 [(loan_id, state.version, cleared.to_dict(), len(state.instalments) * 31)]
             )
             if ok:
@@ -239,15 +296,15 @@ def _clearer(engine: Engine, loan_id: str, ids: list[str]) -> Any:
     return clear
 
 
-async def process_loan_events(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+async def process_loan_events(deps: LoanDeps, messages: Sequence[Incoming]) -> BatchResult:
     """Disbursements, repayments and servicing events -> loan states -> escalations."""
     result = BatchResult()
     events = []
-    for message, event in engine.decode_all(messages, result.outputs):
+    for message, event in deps.decoder.decode_all(messages, result.outputs):
         mapped = _domain_event(message.topic, event)
         if mapped is None:
             result.outputs.append(
-                engine.dead_letter(
+                dead_letter(
                     message,
                     ValueError(
                         f"{event.get('kind', 'event')} is missing the fields its kind needs"
@@ -257,53 +314,53 @@ async def process_loan_events(engine: Engine, messages: Sequence[Incoming]) -> B
         else:
             events.append(mapped)
     if events:
-        await apply_to_loans(engine, events, result)
+        await apply_to_loans(deps, events, result)
     return result
 
 
-async def process_clock(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+async def process_clock(deps: LoanDeps, messages: Sequence[Incoming]) -> BatchResult:
     """The daily check: age every open loan of every lender as of the tick's date."""
     result = BatchResult()
-    days = sorted({e["as_of"] for _, e in engine.decode_all(messages, result.outputs)})
+    days = sorted({e["as_of"] for _, e in deps.decoder.decode_all(messages, result.outputs)})
     for as_of in days:
-        for tenant in await engine.loans.tenants_with_open_loans():
+        for tenant in await deps.loans.tenants_with_open_loans():
             start = 0
             while True:
-                page = await engine.loans.open_loans(tenant, start, _PAGE)
+                page = await deps.loans.open_loans(tenant, start, _PAGE)
                 if not page:
                     break
-                await apply_to_loans(engine, [(i, DailyCheck(as_of)) for i in page], result)
+                await apply_to_loans(deps, [(i, DailyCheck(as_of)) for i in page], result)
                 start += len(page)
     return result
 
 
-async def process_contacts(engine: Engine, messages: Sequence[Incoming]) -> BatchResult:
+async def process_contacts(deps: ContactDeps, messages: Sequence[Incoming]) -> BatchResult:
     """Customer contact updates: keep masked values (and pseudonyms) for escalations."""
     result = BatchResult()
     contacts: dict[str, dict[str, str]] = {}
-    for _, event in engine.decode_all(messages, result.outputs):
+    for _, event in deps.decoder.decode_all(messages, result.outputs):
         fields = contacts.setdefault(event["customer_id"], {})
         if event.get("phone"):
             fields["phone_masked"] = mask_phone(event["phone"])
-            fields["phone_ref"] = pseudonym(event["phone"], engine.pii_key, "phone")
+            fields["phone_ref"] = pseudonym(event["phone"], deps.pii_key, "phone")
         if event.get("email"):
             fields["email_masked"] = mask_email(event["email"])
-            fields["email_ref"] = pseudonym(event["email"], engine.pii_key, "email")
+            fields["email_ref"] = pseudonym(event["email"], deps.pii_key, "email")
     contacts = {k: v for k, v in contacts.items() if v}
-    await engine.with_retry("contacts", lambda: engine.loans.put_contacts(contacts))
+    await deps.retry("contacts", lambda: deps.loans.put_contacts(contacts))
     return result
 
 
 def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the post-loan agents and the daily tick to the Faust app."""
-    for topic, name, process in (
-        (topics.LOAN_OPENINGS, "loan_openings", process_loan_openings),
-        (topics.REPAYMENTS, "repayments", process_loan_events),
-        (topics.LOAN_SERVICING, "loan_servicing", process_loan_events),
-        (topics.LOAN_CLOCK, "loan_clock", process_clock),
-        (topics.CUSTOMER_UPDATES, "customer_updates", process_contacts),
+    for topic, name, process, deps_of in (
+        (topics.LOAN_OPENINGS, "loan_openings", process_loan_openings, LoanOpeningDeps.of),
+        (topics.REPAYMENTS, "repayments", process_loan_events, LoanDeps.of),
+        (topics.LOAN_SERVICING, "loan_servicing", process_loan_events, LoanDeps.of),
+        (topics.LOAN_CLOCK, "loan_clock", process_clock, LoanDeps.of),
+        (topics.CUSTOMER_UPDATES, "customer_updates", process_contacts, ContactDeps.of),
     ):
-        runtime.attach(app, topics_by_name[topic.name], name, process)
+        runtime.attach(app, topics_by_name[topic.name], name, process, deps_of)
 
     if not runtime.settings.daily_check_enabled:
         return

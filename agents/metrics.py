@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from greencredit.streams import topics
 
-from .engine import Incoming, Outgoing
+from .messages import Incoming, Outgoing
 
 __all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "EngineMetrics"]
 

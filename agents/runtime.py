@@ -14,7 +14,8 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import faust
@@ -26,15 +27,22 @@ from greencredit.streams import topics
 from greencredit.streams.masking import scrub_text
 
 from .batch import BatchResult, finish_batch, incoming_from_events
-from .engine import Engine, Incoming, Outgoing, RedisUnavailable
+from .engine import Engine
+from .messages import Incoming, Outgoing, dead_letter
 from .metrics import EngineMetrics
+from .resources import Resources
+from .retry import RedisUnavailable
 from .sink import KafkaSink
 
-__all__ = ["Processor", "Runtime"]
+__all__ = ["BoundProcessor", "Processor", "Runtime"]
 
 log = logging.getLogger(__name__)
 
-Processor = Callable[[Engine, Sequence[Incoming]], Awaitable[BatchResult]]
+D = TypeVar("D")
+# A processor takes its own dependency object (built from the worker's Resources) and a batch.
+Processor = Callable[[D, Sequence[Incoming]], Awaitable[BatchResult]]
+# A processor with its dependencies given: what the agent loop runs for each batch.
+BoundProcessor = Callable[[Sequence[Incoming]], Awaitable[BatchResult]]
 _EMIT_ATTEMPTS = 4
 _REDIS_WAIT_CAP_S = 30.0  # longest pause between tries of a batch while Redis is down
 _TICK_NAMESPACE = uuid.UUID("5e8d2c4b-1a3f-4e6d-9b7c-0f2e4d6a8c1b")
@@ -79,7 +87,7 @@ class Runtime:
         engine = await self.engine()
         today = datetime.now(ZoneInfo(self.settings.local_timezone)).date()
         try:
-            first = await engine.store.mark_tick(today.isoformat())
+            first = await engine.resources.state.mark_tick(today.isoformat())
         except (RedisError, OSError):
             return  # try again at the next poll
         if not first:
@@ -104,7 +112,8 @@ class Runtime:
         """Per-tenant model-monitoring metrics of this worker (empty before any scoring)."""
         if self._engine is None:
             return {}
-        return {tenant: snapshot(m) for tenant, m in self._engine.monitors.items()}
+        monitors = self._engine.resources.lenders.monitors
+        return {tenant: snapshot(m) for tenant, m in monitors.items()}
 
     def on_rebalance(self) -> None:
         """Partitions moved: forget audit-chain heads (they are re-read from Kafka)."""
@@ -131,22 +140,38 @@ class Runtime:
             self._rebalance_since = time.monotonic()
         return time.monotonic() - self._rebalance_since
 
-    def attach(self, app: faust.App, channel: faust.TopicT, name: str, process: Processor) -> None:
-        """Register a Faust agent named `name` that runs `process` over `channel` in batches."""
+    def attach(
+        self,
+        app: faust.App,
+        channel: faust.TopicT,
+        name: str,
+        process: Processor[D],
+        deps_of: Callable[[Resources], D],
+    ) -> None:
+        """Register a Faust agent named `name` that runs `process` over `channel` in batches.
+
+        `deps_of` picks the processor's dependencies from the worker's resources.
+        """
 
         async def agent(stream: faust.StreamT) -> None:
-            await self.run(stream, process)
+            await self.run(stream, process, deps_of)
 
         app.agent(channel, name=name)(agent)
 
-    async def run(self, stream: faust.StreamT, process: Processor) -> None:
+    async def run(
+        self, stream: faust.StreamT, process: Processor[D], deps_of: Callable[[Resources], D]
+    ) -> None:
         """Consume `stream` in batches with `process` until the worker stops."""
         size, within = self.settings.worker_batch_size, self.settings.worker_batch_within_s
+        bound: BoundProcessor | None = None
         # take_events is in faust-streaming's Stream but not in its StreamT interface.
         async for events in stream.take_events(size, within=within):  # type: ignore[attr-defined]
             messages = incoming_from_events(events)
             engine = await self.engine()
-            await self.handle(engine, messages, process)
+            if bound is None:
+                # Once per agent: the engine (and its resources) is made on the first batch.
+                bound = partial(process, deps_of(engine.resources))
+            await self.handle(engine, messages, bound)
             self._finished(messages)
 
     def _finished(self, messages: Sequence[Incoming]) -> None:
@@ -156,13 +181,18 @@ class Runtime:
             self.finished_offsets[key] = max(self.finished_offsets.get(key, 0), message.offset + 1)
 
     async def handle(
-        self, engine: Engine, messages: list[Incoming], process: Processor, *, counted: bool = False
+        self,
+        engine: Engine,
+        messages: list[Incoming],
+        process: BoundProcessor,
+        *,
+        counted: bool = False,
     ) -> None:
         """One batch: process and emit, or dead-letter the batch if that keeps failing."""
         if not counted:
             self.metrics.consumed(messages)
         try:
-            result = await self._process_while_redis_is_down(engine, messages, process)
+            result = await self._process_while_redis_is_down(messages, process)
         except Exception as exc:  # a bug must not stop the stream
             if len(messages) > 1:
                 # One bad message must not take the good ones of its batch with it: retry
@@ -182,7 +212,8 @@ class Runtime:
         for attempt in range(1, _EMIT_ATTEMPTS + 1):
             try:
                 await finish_batch(
-                    engine,
+                    engine.emit,
+                    engine.books,
                     result,
                     self._require_sink(),
                     lambda done: self._count_emitted(done.outputs, done.occurred_at),
@@ -201,7 +232,7 @@ class Runtime:
                 delay *= 2
 
     async def _process_while_redis_is_down(
-        self, engine: Engine, messages: list[Incoming], process: Processor
+        self, messages: list[Incoming], process: BoundProcessor
     ) -> BatchResult:
         """Run `process`, waiting out a Redis outage instead of failing the batch.
 
@@ -213,7 +244,7 @@ class Runtime:
         delay = self.settings.redis_retry_base_s
         while True:
             try:
-                return await process(engine, messages)
+                return await process(messages)
             except RedisUnavailable as exc:
                 log.error(
                     "redis unavailable (%s): batch of %d waits %.1f s", exc, len(messages), delay
@@ -224,7 +255,7 @@ class Runtime:
     async def _dead_letter_all(
         self, engine: Engine, messages: list[Incoming], error: BaseException
     ) -> None:
-        letters = [engine.dead_letter(m, _ProcessingError(error)) for m in messages]
+        letters = [dead_letter(m, _ProcessingError(error)) for m in messages]
         try:
             await engine.emit(letters, self._require_sink())
             self.dead_lettered += len(letters)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from greencredit.infra.feature_store import TransactionKeys
+from greencredit.infra.stores import EngineStateStore, FeatureStoreProtocol
 from greencredit.models.features import TransactionFeatures
 from greencredit.models.fraud import TRANSACTION_LR_FEATURES, score_transactions
 from greencredit.models.green import default_taxonomy, observe_spend
@@ -18,9 +20,12 @@ from greencredit.streams.masking import mask_card, pseudonym
 from greencredit.streams.records import behaviour_record, fraud_alert_record
 
 from .batch import BatchResult
-from .engine import TRANSACTION_LR, Engine, Incoming, Outgoing, RedisUnavailable
+from .lender_cache import TRANSACTION_LR, LenderCaches
+from .messages import Decoder, Incoming, Outgoing, dead_letter
+from .resources import Resources
+from .retry import RedisUnavailable, Retry
 
-__all__ = ["process_transactions"]
+__all__ = ["TransactionDeps", "process_transactions"]
 
 _CARD_PRESENT = frozenset({"POS", "ATM"})
 # Below this a transaction says nothing about the loan; above, the loan hears about it
@@ -28,17 +33,43 @@ _CARD_PRESENT = frozenset({"POS", "ATM"})
 BEHAVIOUR_SIGNAL_AT = 0.5
 
 
-def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
+@dataclass(frozen=True)
+class TransactionDeps:
+    """What scoring transactions uses: features, purpose watches, lenders' views and models."""
+
+    decoder: Decoder
+    retry: Retry
+    state: EngineStateStore  # green loans' purpose watches
+    features: FeatureStoreProtocol  # transaction features and done markers
+    lenders: LenderCaches  # alert thresholds and the transaction models
+    pii_key: bytes  # pseudonyms of card and device
+    local_timezone: str  # night-time is local
+
+    @classmethod
+    def of(cls, r: Resources) -> TransactionDeps:
+        """The worker's part for this processor."""
+        return cls(
+            r.decoder,
+            r.retry,
+            r.state,
+            r.features,
+            r.lenders,
+            r.pii_key,
+            r.settings.local_timezone,
+        )
+
+
+def _keys(deps: TransactionDeps, txn: dict[str, Any]) -> TransactionKeys:
     device = txn.get("device_id")
     return TransactionKeys(
         event_id=txn["event_id"],
         occurred_at=txn["occurred_at"],
         account_id=txn["account_id"],
         customer_id=txn["customer_id"],
-        card_ref=pseudonym(txn["card_number"], engine.pii_key, "card"),
+        card_ref=pseudonym(txn["card_number"], deps.pii_key, "card"),
         merchant_id=txn["merchant_id"],
         amount_minor=txn["amount_minor"],
-        device_ref=pseudonym(device, engine.pii_key, "device") if device else None,
+        device_ref=pseudonym(device, deps.pii_key, "device") if device else None,
         ip_country=txn.get("ip_country"),
         # Online merchants abroad are normal; the terminal's country only counts card-present.
         merchant_country=txn.get("merchant_country") if txn["channel"] in _CARD_PRESENT else None,
@@ -46,7 +77,7 @@ def _keys(engine: Engine, txn: dict[str, Any]) -> TransactionKeys:
 
 
 async def process_transactions(
-    engine: Engine, messages: Sequence[Incoming], now: datetime | None = None
+    deps: TransactionDeps, messages: Sequence[Incoming], now: datetime | None = None
 ) -> BatchResult:
     """Score a batch of transactions; alerts for those at or above the lender's threshold.
 
@@ -56,19 +87,19 @@ async def process_transactions(
     """
     now = now or datetime.now(UTC)
     result = BatchResult()
-    decoded = [event for _, event in engine.decode_all(messages, result.outputs)]
+    decoded = [event for _, event in deps.decoder.decode_all(messages, result.outputs)]
     if not decoded:
         return result
-    all_keys = [_keys(engine, t) for t in decoded]
+    all_keys = [_keys(deps, t) for t in decoded]
     try:
-        recorded = await engine.with_retry(
-            "record_transactions", lambda: engine.features.record_new_transactions(all_keys)
+        recorded = await deps.retry(
+            "record_transactions", lambda: deps.features.record_new_transactions(all_keys)
         )
     except RedisUnavailable:
         # No features, no score: raise nothing now, leave the inputs un-done. Redelivery
         # after a restart scores them; the dead-letter topic keeps them for operators too.
         for message in messages:
-            result.outputs.append(engine.dead_letter(message, RedisUnavailable("features")))
+            result.outputs.append(dead_letter(message, RedisUnavailable("features")))
         return result
     fresh = [i for i, f in enumerate(recorded) if f is not None]
     if not fresh:
@@ -76,18 +107,18 @@ async def process_transactions(
     transactions = [decoded[i] for i in fresh]
     keys = [all_keys[i] for i in fresh]
     features = [f for f in recorded if f is not None]
-    await _score(engine, transactions, keys, features, result, now)
-    await _check_purposes(engine, transactions, result, now)
-    result.after_emit.append(partial(_mark_done, engine, [t["event_id"] for t in transactions]))
+    await _score(deps, transactions, keys, features, result, now)
+    await _check_purposes(deps, transactions, result, now)
+    result.after_emit.append(partial(_mark_done, deps, [t["event_id"] for t in transactions]))
     return result
 
 
-async def _mark_done(engine: Engine, event_ids: list[str]) -> None:
-    engine.features.mark_done_later(event_ids)
+async def _mark_done(deps: TransactionDeps, event_ids: list[str]) -> None:
+    deps.features.mark_done_later(event_ids)
 
 
 async def _score(
-    engine: Engine,
+    deps: TransactionDeps,
     transactions: list[dict[str, Any]],
     keys: list[TransactionKeys],
     features: list[TransactionFeatures],
@@ -96,13 +127,13 @@ async def _score(
 ) -> None:
     """Score the batch as columns; build records only for rows that need them."""
     tenants = [t["tenant_id"] for t in transactions]
-    views = await engine.lender_views(tenants)
-    models = await engine.models(TRANSACTION_LR, tenants)
+    views = await deps.lenders.lender_views(tenants)
+    models = await deps.lenders.models(TRANSACTION_LR, tenants)
     batch = score_transactions(
         features,
         [t["amount_minor"] for t in transactions],
         [t["occurred_at"] for t in transactions],
-        engine.settings.local_timezone,
+        deps.local_timezone,
     )
     lr_risk = np.empty(len(transactions))
     rows_of: dict[str, list[int]] = {}
@@ -151,7 +182,7 @@ async def _score(
 
 
 async def _check_purposes(
-    engine: Engine, transactions: list[dict[str, Any]], result: BatchResult, now: datetime
+    deps: TransactionDeps, transactions: list[dict[str, Any]], result: BatchResult, now: datetime
 ) -> None:
     """Green-purpose integrity: check a green loan's money is spent as its purpose says.
 
@@ -162,8 +193,8 @@ async def _check_purposes(
     spending = [t for t in transactions if t.get("loan_id")]
     if not spending:
         return
-    watches = await engine.with_retry(
-        "purpose_watches", partial(engine.store.purpose_watches, [t["loan_id"] for t in spending])
+    watches = await deps.retry(
+        "purpose_watches", partial(deps.state.purpose_watches, [t["loan_id"] for t in spending])
     )
     if not watches:
         return
@@ -197,11 +228,15 @@ async def _check_purposes(
             )
         result.outputs.append(Outgoing(topics.FRAUD_ALERTS.name, txn["customer_id"], alert))
     if changed:
-        result.after_emit.append(partial(engine.store.save_purpose_watches, list(changed.values())))
+        result.after_emit.append(partial(deps.state.save_purpose_watches, list(changed.values())))
 
 
 def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
     """Attach the transactions agent to the Faust app."""
     runtime.attach(
-        app, topics_by_name[topics.TRANSACTIONS.name], "transactions", process_transactions
+        app,
+        topics_by_name[topics.TRANSACTIONS.name],
+        "transactions",
+        process_transactions,
+        TransactionDeps.of,
     )

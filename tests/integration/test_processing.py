@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from greencredit.agents.applications import process_applications
+from greencredit.agents.applications import ApplicationDeps, process_applications
 from greencredit.agents.batch import finish_batch
-from greencredit.agents.engine import Engine, Incoming
-from greencredit.agents.feedback import process_feedback
-from greencredit.agents.lender_configs import process_lender_configs
-from greencredit.agents.loans import process_loan_openings
+from greencredit.agents.engine import Engine
+from greencredit.agents.feedback import FeedbackDeps, process_feedback
+from greencredit.agents.lender_configs import LenderConfigDeps, process_lender_configs
+from greencredit.agents.loans import LoanOpeningDeps, process_loan_openings
+from greencredit.agents.messages import Incoming
 from greencredit.agents.runtime import Runtime
-from greencredit.agents.transactions import process_transactions
+from greencredit.agents.transactions import TransactionDeps, process_transactions
 from greencredit.models.green import default_taxonomy
 from greencredit.models.monitoring import (
     ModelMonitor,
@@ -35,6 +37,13 @@ from greencredit.streams.codec import AvroCodec
 from tests.factories import application, example, native, transaction, valid_id_number
 
 CODEC = AvroCodec()
+# Each processor's part of the worker's resources, as the agents' register() wire them.
+DEPS_OF: dict[Any, Any] = {
+    process_applications: ApplicationDeps.of,
+    process_feedback: FeedbackDeps.of,
+    process_lender_configs: LenderConfigDeps.of,
+    process_transactions: TransactionDeps.of,
+}
 
 
 class Captured:
@@ -65,8 +74,9 @@ def _run(stack, process, messages):
         await engine.start()
         captured = Captured()
         try:
-            result = captured.result = await process(engine, messages)
-            await finish_batch(engine, result, captured)
+            deps = DEPS_OF[process](engine.resources)
+            result = captured.result = await process(deps, messages)
+            await finish_batch(engine.emit, engine.books, result, captured)
         finally:
             await engine.close()
         return captured
@@ -532,7 +542,7 @@ def test_a_redis_outage_at_the_disbursement_claim_delays_the_batch_not_the_money
         settings = _impatient(stack)
         engine = Engine.create(settings)
         await engine.start()
-        claim = engine.store.claim_disbursements
+        claim = engine.resources.state.claim_disbursements
         outage = [ConnectionError("redis went away")] * 3
 
         async def claim_after_the_outage(wanted):
@@ -540,11 +550,12 @@ def test_a_redis_outage_at_the_disbursement_claim_delays_the_batch_not_the_money
                 raise outage.pop()
             return await claim(wanted)
 
-        engine.store.claim_disbursements = claim_after_the_outage
+        engine.resources.state.claim_disbursements = claim_after_the_outage
         runtime = Runtime(settings)
         runtime._sink = captured = Captured()
         try:
-            await runtime.handle(engine, messages, process_applications)
+            deps = ApplicationDeps.of(engine.resources)
+            await runtime.handle(engine, messages, partial(process_applications, deps))
         finally:
             await engine.close()
         return runtime, captured, outage
@@ -594,26 +605,30 @@ def test_an_lr_weight_moved_by_one_worker_is_used_by_every_worker(stack, tenant)
         await first.start()
         await second.start()
         try:
-            config = (await first.lender_views([tenant]))[tenant].config
-            first.monitors[tenant] = _primed_monitor(config.lr_weight_adjust_limit)
+            config = (await first.resources.lenders.lender_views([tenant]))[tenant].config
+            first.resources.lenders.monitors[tenant] = _primed_monitor(
+                config.lr_weight_adjust_limit
+            )
             out_first, out_second = Captured(), Captured()
             topic = "greencredit.loan-applications"
             batch = await process_applications(
-                first, _messages(topic, [application(7000, tenant_id=tenant)])
+                ApplicationDeps.of(first.resources),
+                _messages(topic, [application(7000, tenant_id=tenant)]),
             )
-            await finish_batch(first, batch, out_first)
+            await finish_batch(first.emit, first.books, batch, out_first)
             batch = await process_applications(
-                second, _messages(topic, [application(7001, tenant_id=tenant)])
+                ApplicationDeps.of(second.resources),
+                _messages(topic, [application(7001, tenant_id=tenant)]),
             )
-            await finish_batch(second, batch, out_second)
-            stored = await second.store.lr_adjustments([tenant])
+            await finish_batch(second.emit, second.books, batch, out_second)
+            stored = await second.resources.state.lr_adjustments([tenant])
             return out_first, out_second, stored, first, second
         finally:
             await first.close()
             await second.close()
 
     out_first, out_second, stored, first, second = asyncio.run(go())
-    moved = first.monitors[tenant].lr_weight_adjustment
+    moved = first.resources.lenders.monitors[tenant].lr_weight_adjustment
     assert moved == pytest.approx(-0.02)
     [health] = out_first.on("greencredit.model-health")
     assert health["lr_weight_adjustment"] == pytest.approx(moved)
@@ -624,7 +639,7 @@ def test_an_lr_weight_moved_by_one_worker_is_used_by_every_worker(stack, tenant)
     assert stored == {tenant: pytest.approx(moved)}
     [decided_after] = out_second.on("greencredit.decisions")
     assert decided_after["lr_weight_adjustment"] == pytest.approx(moved)
-    assert second.monitors[tenant].lr_weight_adjustment == pytest.approx(moved)
+    assert second.resources.lenders.monitors[tenant].lr_weight_adjustment == pytest.approx(moved)
 
 
 @pytest.mark.parametrize(
@@ -664,18 +679,19 @@ def test_an_lr_weight_moved_by_the_learner_is_published(stack, tenant):
         learner = Engine.create(settings)
         await learner.start()
         try:
-            config = (await learner.lender_views([tenant]))[tenant].config
-            learner.monitors[tenant] = _primed_monitor(config.lr_weight_adjust_limit, "error")
+            lenders = learner.resources.lenders
+            config = (await lenders.lender_views([tenant]))[tenant].config
+            lenders.monitors[tenant] = _primed_monitor(config.lr_weight_adjust_limit, "error")
             captured = Captured()
             batch = await process_feedback(
-                learner,
+                FeedbackDeps.of(learner.resources),
                 _messages(
                     "greencredit.analyst-feedback",
                     [native("greencredit.v1.AnalystFeedback", label)],
                 ),
             )
-            await finish_batch(learner, batch, captured)
-            return captured, await learner.store.lr_adjustments([tenant])
+            await finish_batch(learner.emit, learner.books, batch, captured)
+            return captured, await learner.resources.state.lr_adjustments([tenant])
         finally:
             await learner.close()
 
@@ -701,21 +717,26 @@ def test_loans_whose_redis_is_down_after_the_acks_open_from_the_loan_openings_to
         engine = Engine.create(settings)
         await engine.start()
         captured = Captured()
-        open_loans = engine.loans.open
+        loans = engine.resources.loans
+        open_loans = loans.open
 
         async def redis_gone(loans):
             raise ConnectionError("redis went away")
 
         try:
-            result = await process_applications(engine, messages)
-            engine.loans.open = redis_gone
-            await finish_batch(engine, result, captured)
-            engine.loans.open = open_loans
+            result = await process_applications(ApplicationDeps.of(engine.resources), messages)
+            loans.open = redis_gone
+            await finish_batch(engine.emit, engine.books, result, captured)
+            loans.open = open_loans
             deferred = captured.on("greencredit.loan-openings")
-            before = await engine.loans.load([d["loan_id"] for d in deferred])
-            await process_loan_openings(engine, _messages("greencredit.loan-openings", deferred))
-            after = await engine.loans.load([d["loan_id"] for d in deferred])
-            claims = await engine.store.decision_state([a["application_id"] for a in apps], {})
+            before = await loans.load([d["loan_id"] for d in deferred])
+            await process_loan_openings(
+                LoanOpeningDeps.of(engine.resources),
+                _messages("greencredit.loan-openings", deferred),
+            )
+            after = await loans.load([d["loan_id"] for d in deferred])
+            state = engine.resources.state
+            claims = await state.decision_state([a["application_id"] for a in apps], {})
         finally:
             await engine.close()
         return captured, before, after, claims

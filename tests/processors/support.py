@@ -1,4 +1,4 @@
-"""The processor tier's kit: the worker's engine on in-memory stores, and a mixed batch.
+"""The processor tier's kit: a worker's resources on in-memory stores, and a mixed batch.
 
 Shared by the tests in this folder; nothing here talks to a server.
 """
@@ -8,15 +8,25 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from greencredit.agents.engine import Engine, Incoming
+from greencredit.agents.applications import ApplicationDeps
+from greencredit.agents.batch import Bookkeeping
+from greencredit.agents.devices import DeviceDeps
 from greencredit.agents.face_check import FaceChecker
-from greencredit.agents.lender_configs import config_from_event
+from greencredit.agents.feedback import FeedbackDeps
+from greencredit.agents.lender_cache import LenderCaches
+from greencredit.agents.lender_configs import LenderConfigDeps, config_from_event
+from greencredit.agents.loans import ContactDeps, LoanDeps, LoanOpeningDeps
+from greencredit.agents.messages import Decoder, Incoming
+from greencredit.agents.resources import Resources
+from greencredit.agents.retry import Retry
+from greencredit.agents.transactions import TransactionDeps
 from greencredit.infra.feature_store import ApplicationKeys
 from greencredit.infra.memory import (
     MemoryEngineState,
@@ -78,22 +88,96 @@ def lender_document(funders: str | None = FUNDERS) -> dict[str, Any]:
     return json.loads(orjson.dumps({**config_from_event(event).to_dict(), **extensions}))
 
 
-def memory_engine(embedder: FaceEmbedder | None = None) -> Engine:
-    """The worker's engine with in-memory stores (no Redis client is ever used)."""
-    state = MemoryEngineState()
-    return Engine(
+@dataclass(frozen=True)
+class MemoryWorker:
+    """A worker's resources on in-memory stores, and each processor's part of them.
+
+    There is no Redis client anywhere in it: a processor that reached past its stores
+    would have nothing to reach.
+    """
+
+    resources: Resources
+    state: MemoryEngineState
+    features: MemoryFeatureStore
+    loans: MemoryLoanStore
+
+    @property
+    def lenders(self) -> LenderCaches:
+        return self.resources.lenders
+
+    @property
+    def faces(self) -> FaceChecker:
+        return self.resources.faces
+
+    @property
+    def applications(self) -> ApplicationDeps:
+        return ApplicationDeps.of(self.resources)
+
+    @property
+    def transactions(self) -> TransactionDeps:
+        return TransactionDeps.of(self.resources)
+
+    @property
+    def devices(self) -> DeviceDeps:
+        return DeviceDeps.of(self.resources)
+
+    @property
+    def feedback(self) -> FeedbackDeps:
+        return FeedbackDeps.of(self.resources)
+
+    @property
+    def configs(self) -> LenderConfigDeps:
+        return LenderConfigDeps.of(self.resources)
+
+    @property
+    def loan_events(self) -> LoanDeps:
+        return LoanDeps.of(self.resources)
+
+    @property
+    def loan_openings(self) -> LoanOpeningDeps:
+        return LoanOpeningDeps.of(self.resources)
+
+    @property
+    def contacts(self) -> ContactDeps:
+        return ContactDeps.of(self.resources)
+
+    @property
+    def books(self) -> Bookkeeping:
+        return Bookkeeping.of(self.resources)
+
+
+def memory_resources(
+    embedder: FaceEmbedder | None = None,
+    state: MemoryEngineState | None = None,
+    codec: AvroCodec = CODEC,
+) -> tuple[Resources, MemoryEngineState, MemoryFeatureStore, MemoryLoanStore]:
+    """The worker's resources with in-memory stores, and those stores."""
+    state = state or MemoryEngineState()
+    features = MemoryFeatureStore(done=state.done)
+    loans = MemoryLoanStore()
+    retry = Retry.from_settings(SETTINGS)
+    resources = Resources(
         settings=SETTINGS,
-        codec=CODEC,
-        redis=None,  # type: ignore[arg-type]
-        store=state,  # type: ignore[arg-type]
-        features=MemoryFeatureStore(done=state.done),  # type: ignore[arg-type]
-        loans=MemoryLoanStore(),  # type: ignore[arg-type]
+        decoder=Decoder(codec),
+        retry=retry,
+        state=state,  # type: ignore[arg-type]
+        features=features,  # type: ignore[arg-type]
+        loans=loans,  # type: ignore[arg-type]
         faces=FaceChecker(embedder, MemoryFaceBlacklist(), SETTINGS.face_image_max_bytes),  # type: ignore[arg-type]
         scorer=ApplicationScorer(BP),
+        lenders=LenderCaches(state, retry, SETTINGS.config_refresh_s, BOOTSTRAP),  # type: ignore[arg-type]
         pii_key=KEY,
-        kafka_config={},
-        _bootstrap_state=BOOTSTRAP,
     )
+    return resources, state, features, loans
+
+
+def memory_worker(
+    embedder: FaceEmbedder | None = None,
+    state: MemoryEngineState | None = None,
+    codec: AvroCodec = CODEC,
+) -> MemoryWorker:
+    """A worker on in-memory stores (`state` to share or instrument the engine state)."""
+    return MemoryWorker(*memory_resources(embedder, state, codec))
 
 
 def messages(topic: str, records: Sequence[dict[str, Any]]) -> list[Incoming]:

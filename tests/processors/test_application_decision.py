@@ -61,7 +61,7 @@ from tests.processors.support import (
     lender_document,
     lender_event,
     lenders,
-    memory_engine,
+    memory_worker,
     messages,
     records_of,
 )
@@ -79,16 +79,16 @@ def test_the_worker_emits_what_decide_decides(embedder: FaceEmbedder) -> None:
     event["face_match_threshold"] = 0.9  # the lender's own, passed to the face check
 
     async def main() -> tuple[Any, list[Decision], list[dict[str, Any]]]:
-        engine = memory_engine(embedder)
-        await engine.faces.blacklist.add(
+        worker = memory_worker(embedder)
+        await worker.faces.blacklist.add(
             embedder.embed_image(FACE), "KNOWN_FRAUD", "analyst-1", embedder.version
         )
-        await process_lender_configs(engine, messages("greencredit.lender-config", [event]))
-        result = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        await process_lender_configs(worker.configs, messages("greencredit.lender-config", [event]))
+        result = await process_applications(worker.applications, messages(APPLICATIONS, apps), NOW)
         # The same facts, gathered from fresh stores holding the same blacklist.
-        [document] = (await engine.store.configs([TENANT])).values()
+        [document] = (await worker.state.configs([TENANT])).values()
         seen = decoded(apps)
-        faces = FaceChecker(embedder, engine.faces.blacklist, SETTINGS.face_image_max_bytes)
+        faces = FaceChecker(embedder, worker.faces.blacklist, SETTINGS.face_image_max_bytes)
         facts = await gather_facts(seen, MemoryFeatureStore(), faces, document)
         return result, decide(seen, facts, lenders(document), ApplicationScorer(BP)), seen
 
@@ -156,10 +156,9 @@ def _worker_and_decide(
     event = lender_event(ROOMY)
 
     async def main():
-        engine = memory_engine()
-        engine.store = state  # type: ignore[assignment]
-        await process_lender_configs(engine, messages("greencredit.lender-config", [event]))
-        result = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        worker = memory_worker(state=state)
+        await process_lender_configs(worker.configs, messages("greencredit.lender-config", [event]))
+        result = await process_applications(worker.applications, messages(APPLICATIONS, apps), NOW)
         [document] = (await state.configs([TENANT])).values()
         seen = decoded(apps)
         faces = FaceChecker(None, MemoryFaceBlacklist(), SETTINGS.face_image_max_bytes)
@@ -273,9 +272,9 @@ def test_greencredit_score_replays_the_recorded_decisions(tmp_path: Path, embedd
     event = lender_event()
 
     async def main():
-        engine = memory_engine(embedder)
-        await process_lender_configs(engine, messages("greencredit.lender-config", [event]))
-        return await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        worker = memory_worker(embedder)
+        await process_lender_configs(worker.configs, messages("greencredit.lender-config", [event]))
+        return await process_applications(worker.applications, messages(APPLICATIONS, apps), NOW)
 
     result = asyncio.run(main())
     recorded = [o.record for o in result.outputs if o.topic == "greencredit.decisions"]

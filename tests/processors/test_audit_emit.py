@@ -1,4 +1,4 @@
-"""Engine.emit seals audited records as it encodes them, on the in-memory engine.
+"""Engine.emit seals audited records as it encodes them, on in-memory stores.
 
 No broker: the head a restarted writer reads from Kafka is stubbed, and a sink keeps what
 would be produced. The bytes must verify as one chain per partition across batches, and
@@ -15,8 +15,9 @@ import pytest
 
 from greencredit.agents import engine as engine_module
 from greencredit.agents.applications import process_applications
-from greencredit.agents.engine import Engine, Outgoing
+from greencredit.agents.engine import Engine
 from greencredit.agents.lender_configs import process_lender_configs
+from greencredit.agents.messages import Outgoing
 from greencredit.infra.audit_head import entry_of_message
 from greencredit.streams.audit import (
     AVRO_BYTES,
@@ -26,7 +27,16 @@ from greencredit.streams.audit import (
     verify_chain,
 )
 from greencredit.streams.codec import HEADER_SIZE, AvroCodec
-from tests.processors.support import APPLICATIONS, NOW, batch, lender_event, memory_engine, messages
+from tests.processors.support import (
+    APPLICATIONS,
+    CODEC,
+    NOW,
+    MemoryWorker,
+    batch,
+    lender_event,
+    memory_worker,
+    messages,
+)
 from tests.unit.test_audit import PerSubjectIds
 
 DECISIONS, REVIEWS = "greencredit.decisions", "greencredit.reviews"
@@ -63,15 +73,24 @@ def heads_read(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     return calls
 
 
-def worker_outputs(engine: Engine, first: int, count: int) -> list[Outgoing]:
+def memory_engine(per_subject_ids: bool = False) -> tuple[Engine, MemoryWorker]:
+    """An engine emitting with the worker's codec, on in-memory stores (no Redis client)."""
+    codec = AvroCodec(CODEC.catalog, PerSubjectIds(CODEC.catalog)) if per_subject_ids else CODEC
+    worker = memory_worker(codec=codec)
+    engine = Engine(worker.resources, codec, redis=None, kafka_config={})  # type: ignore[arg-type]
+    return engine, worker
+
+
+def worker_outputs(worker: MemoryWorker, first: int, count: int) -> list[Outgoing]:
     """What the application processor hands to emit for a mixed batch."""
 
     async def run() -> list[Outgoing]:
         await process_lender_configs(
-            engine, messages("greencredit.lender-config", [lender_event()])
+            worker.configs, messages("greencredit.lender-config", [lender_event()])
         )
         apps = batch(first + count)[first:]
-        return (await process_applications(engine, messages(APPLICATIONS, apps), NOW)).outputs
+        result = await process_applications(worker.applications, messages(APPLICATIONS, apps), NOW)
+        return result.outputs
 
     return asyncio.run(run())
 
@@ -84,11 +103,9 @@ def chain_of(values: Sequence[bytes], codec: AvroCodec, start: str = GENESIS_HAS
 
 @pytest.mark.parametrize("per_subject_ids", [False, True])
 def test_emitted_bytes_verify_as_chains_across_batches(heads_read, per_subject_ids) -> None:
-    engine = memory_engine()
-    if per_subject_ids:
-        engine.codec = AvroCodec(engine.codec.catalog, PerSubjectIds(engine.codec.catalog))
+    engine, worker = memory_engine(per_subject_ids)
     sink = KeptSink()
-    first, second = worker_outputs(engine, 0, 24), worker_outputs(engine, 100, 24)
+    first, second = worker_outputs(worker, 0, 24), worker_outputs(worker, 100, 24)
     asyncio.run(engine.emit(first, sink))
     asyncio.run(engine.emit(second, sink))
 
@@ -114,10 +131,8 @@ def test_emitted_bytes_verify_as_chains_across_batches(heads_read, per_subject_i
 
 @pytest.mark.parametrize("per_subject_ids", [False, True])
 def test_a_review_is_the_sealed_decision_under_its_own_schema_id(heads_read, per_subject_ids):
-    engine = memory_engine()
-    if per_subject_ids:
-        engine.codec = AvroCodec(engine.codec.catalog, PerSubjectIds(engine.codec.catalog))
-    outputs = worker_outputs(engine, 0, 30)
+    engine, worker = memory_engine(per_subject_ids)
+    outputs = worker_outputs(worker, 0, 30)
     reviews = [o for o in outputs if o.topic == REVIEWS]
     assert reviews and all(o.same_as is not None for o in reviews)
     sink = KeptSink()
@@ -136,8 +151,8 @@ def test_a_review_is_the_sealed_decision_under_its_own_schema_id(heads_read, per
 
 
 def test_an_audited_output_without_a_partition_is_refused(heads_read) -> None:
-    engine = memory_engine()
-    [decision, *_] = [o for o in worker_outputs(engine, 0, 6) if o.topic == DECISIONS]
+    engine, worker = memory_engine()
+    [decision, *_] = [o for o in worker_outputs(worker, 0, 6) if o.topic == DECISIONS]
     decision.partition = None
     with pytest.raises(ValueError, match="explicit partition"):
         asyncio.run(engine.emit([decision], KeptSink()))

@@ -13,7 +13,6 @@ from typing import Any
 
 from greencredit.agents.applications import process_applications
 from greencredit.agents.batch import BatchResult, record_acknowledged
-from greencredit.agents.engine import Engine
 from greencredit.agents.lender_configs import process_lender_configs
 from greencredit.models.delinquency import LoanState
 from greencredit.models.green import default_taxonomy
@@ -21,9 +20,10 @@ from tests.processors.support import (
     APPLICATIONS,
     NOW,
     TENANT,
+    MemoryWorker,
     batch,
     lender_event,
-    memory_engine,
+    memory_worker,
     messages,
 )
 
@@ -32,27 +32,31 @@ def _on(result: BatchResult, topic: str) -> list[dict[str, Any]]:
     return [o.record for o in result.outputs if o.topic == f"greencredit.{topic}"]
 
 
-async def _configured() -> Engine:
-    engine = memory_engine()
-    await process_lender_configs(engine, messages("greencredit.lender-config", [lender_event()]))
-    return engine
+async def _configured() -> MemoryWorker:
+    worker = memory_worker()
+    await process_lender_configs(
+        worker.configs, messages("greencredit.lender-config", [lender_event()])
+    )
+    return worker
 
 
 def test_acknowledged_disbursements_open_their_loans_once() -> None:
     async def main():
-        engine = await _configured()
-        first = await process_applications(engine, messages(APPLICATIONS, batch(20)), NOW)
-        before = dict(engine.loans.loans)  # type: ignore[attr-defined]
-        await record_acknowledged(engine, first)
-        opened = dict(engine.loans.loans)  # type: ignore[attr-defined]
-        await record_acknowledged(engine, first)  # acknowledged twice: nothing changes
-        return first, before, opened, engine
+        worker = await _configured()
+        first = await process_applications(
+            worker.applications, messages(APPLICATIONS, batch(20)), NOW
+        )
+        before = dict(worker.loans.loans)
+        await record_acknowledged(worker.books, first)
+        opened = dict(worker.loans.loans)
+        await record_acknowledged(worker.books, first)  # acknowledged twice: nothing changes
+        return first, before, opened, worker
 
-    first, before, opened, engine = asyncio.run(main())
+    first, before, opened, worker = asyncio.run(main())
     sent = _on(first, "disbursements")
     assert sent and before == {}  # nothing opens before the broker acknowledged
     assert set(opened) == {d["loan_id"] for d in sent}
-    assert engine.loans.loans == opened  # type: ignore[attr-defined]
+    assert worker.loans.loans == opened
     for record in sent:
         state = LoanState.from_dict(opened[record["loan_id"]])
         assert state.principal_minor == record["amount_minor"]
@@ -60,11 +64,11 @@ def test_acknowledged_disbursements_open_their_loans_once() -> None:
             (i["number"], i["due_date"], i["amount_due_minor"]) for i in record["schedule"]
         ]
         assert state.applied_event_ids == (record["event_id"],)
-    index = engine.loans.index[TENANT]  # type: ignore[attr-defined]
+    index = worker.loans.index[TENANT]
     assert set(index) == set(opened)
     green = {d["loan_id"] for d in sent if default_taxonomy().is_green(d["purpose"])}
     assert green and green != set(opened)  # both kinds were disbursed
-    assert set(engine.store.watches) == green  # type: ignore[attr-defined]
+    assert set(worker.state.watches) == green
 
 
 def test_a_redelivery_sends_a_pending_claim_as_claimed_even_if_it_decides_otherwise() -> None:
@@ -72,8 +76,8 @@ def test_a_redelivery_sends_a_pending_claim_as_claimed_even_if_it_decides_otherw
     apps = batch(20)
 
     async def main():
-        engine = await _configured()
-        first = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        worker = await _configured()
+        first = await process_applications(worker.applications, messages(APPLICATIONS, apps), NOW)
         # Crash before the acks. Meanwhile the lender tightened its policy: decided now,
         # nothing would be approved.
         strict = lender_event()
@@ -82,14 +86,18 @@ def test_a_redelivery_sends_a_pending_claim_as_claimed_even_if_it_decides_otherw
             config_version=strict["config_version"] + 1,
             approve_below=0.0,
         )
-        await process_lender_configs(engine, messages("greencredit.lender-config", [strict]))
-        engine._views_read_at.clear()
-        again = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
-        await record_acknowledged(engine, again)
-        fresh = await process_applications(engine, messages(APPLICATIONS, batch(40)[20:]), NOW)
-        return first, again, fresh, engine
+        await process_lender_configs(
+            worker.configs, messages("greencredit.lender-config", [strict])
+        )
+        worker.lenders._views_read_at.clear()
+        again = await process_applications(worker.applications, messages(APPLICATIONS, apps), NOW)
+        await record_acknowledged(worker.books, again)
+        fresh = await process_applications(
+            worker.applications, messages(APPLICATIONS, batch(40)[20:]), NOW
+        )
+        return first, again, fresh, worker
 
-    first, again, fresh, engine = asyncio.run(main())
+    first, again, fresh, worker = asyncio.run(main())
     claimed = _on(first, "disbursements")
     assert claimed and _on(fresh, "disbursements") == []  # the new policy approves nothing
     assert _on(again, "disbursements") == claimed
@@ -99,18 +107,18 @@ def test_a_redelivery_sends_a_pending_claim_as_claimed_even_if_it_decides_otherw
             assert by_app[record["application_id"]] == record  # the claim's decision
         else:
             assert by_app[record["application_id"]]["decision"] != "APPROVE"
-    assert set(engine.loans.loans) == {d["loan_id"] for d in claimed}  # type: ignore[attr-defined]
+    assert set(worker.loans.loans) == {d["loan_id"] for d in claimed}
 
 
 def test_a_sent_disbursement_is_not_sent_again() -> None:
     apps = batch(12)
 
     async def main():
-        engine = await _configured()
-        first = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
-        await record_acknowledged(engine, first)
-        engine.store.done.clear()  # type: ignore[attr-defined]  # markers expired: replayed
-        again = await process_applications(engine, messages(APPLICATIONS, apps), NOW)
+        worker = await _configured()
+        first = await process_applications(worker.applications, messages(APPLICATIONS, apps), NOW)
+        await record_acknowledged(worker.books, first)
+        worker.state.done.clear()  # markers expired: replayed
+        again = await process_applications(worker.applications, messages(APPLICATIONS, apps), NOW)
         return first, again
 
     first, again = asyncio.run(main())

@@ -21,7 +21,7 @@ from tests.processors.support import (
     TENANT,
     batch,
     lender_event,
-    memory_engine,
+    memory_worker,
     messages,
 )
 
@@ -30,12 +30,12 @@ T_NIGHT = datetime(2026, 11, 20, 18, 30, tzinfo=UTC)  # 02:30 in Shanghai
 
 def test_a_replayed_batch_emits_nothing_new() -> None:
     async def main():
-        engine = memory_engine()
+        worker = memory_worker()
         batch_messages = messages(APPLICATIONS, batch(6))
-        first = await process_applications(engine, batch_messages, NOW)
+        first = await process_applications(worker.applications, batch_messages, NOW)
         # What finish_batch records once the broker acknowledged the outputs.
-        await record_acknowledged(engine, first)
-        again = await process_applications(engine, batch_messages, NOW)
+        await record_acknowledged(worker.books, first)
+        again = await process_applications(worker.applications, batch_messages, NOW)
         return first, again
 
     first, again = asyncio.run(main())
@@ -43,7 +43,7 @@ def test_a_replayed_batch_emits_nothing_new() -> None:
     assert again.outputs == [] and again.done_event_ids == []
 
 
-def test_the_engine_parses_a_lender_document_once_per_version() -> None:
+def test_the_lender_caches_parse_a_lender_document_once_per_version() -> None:
     """One view per stored version: the same object until a newer version is stored."""
     event = lender_event()
     policy = DelinquencyPolicy().to_dict()
@@ -52,16 +52,16 @@ def test_the_engine_parses_a_lender_document_once_per_version() -> None:
     newer = {**event, "event_id": str(uuid.uuid4()), "config_version": event["config_version"] + 1}
 
     async def main():
-        engine = memory_engine()
-        await process_lender_configs(engine, messages("greencredit.lender-config", [event]))
-        first = (await engine.lender_views([TENANT]))[TENANT]
-        engine._views_read_at.clear()  # the refresh interval passed
-        again = (await engine.lender_views([TENANT]))[TENANT]
-        stored = (await engine.store.configs([TENANT]))[TENANT]
-        await process_lender_configs(engine, messages("greencredit.lender-config", [newer]))
-        cached = (await engine.lender_views([TENANT]))[TENANT]
-        engine._views_read_at.clear()
-        return first, again, stored, cached, (await engine.lender_views([TENANT]))[TENANT]
+        worker = memory_worker()
+        await process_lender_configs(worker.configs, messages("greencredit.lender-config", [event]))
+        first = (await worker.lenders.lender_views([TENANT]))[TENANT]
+        worker.lenders._views_read_at.clear()  # the refresh interval passed
+        again = (await worker.lenders.lender_views([TENANT]))[TENANT]
+        stored = (await worker.state.configs([TENANT]))[TENANT]
+        await process_lender_configs(worker.configs, messages("greencredit.lender-config", [newer]))
+        cached = (await worker.lenders.lender_views([TENANT]))[TENANT]
+        worker.lenders._views_read_at.clear()
+        return first, again, stored, cached, (await worker.lenders.lender_views([TENANT]))[TENANT]
 
     first, again, stored, cached, latest = asyncio.run(main())
     assert first == LenderView.from_document(stored)
@@ -74,10 +74,10 @@ def test_green_loan_money_spent_elsewhere_raises_a_diversion_alert() -> None:
     [ev] = [a for a in batch(30) if a["purpose"] == "ELECTRIC_VEHICLE"][:1]
 
     async def main():
-        engine = memory_engine()
-        decided = await process_applications(engine, messages(APPLICATIONS, [ev]), NOW)
+        worker = memory_worker()
+        decided = await process_applications(worker.applications, messages(APPLICATIONS, [ev]), NOW)
         [loan] = [o.record for o in decided.outputs if o.topic == "greencredit.disbursements"]
-        await record_acknowledged(engine, decided)  # the broker acknowledged the outputs
+        await record_acknowledged(worker.books, decided)  # the broker acknowledged the outputs
         spend = transaction(
             1,
             tenant_id=TENANT,
@@ -87,7 +87,7 @@ def test_green_loan_money_spent_elsewhere_raises_a_diversion_alert() -> None:
             occurred_at=NOW.isoformat(),
         )
         return await process_transactions(
-            engine, messages("greencredit.transactions", [spend]), NOW
+            worker.transactions, messages("greencredit.transactions", [spend]), NOW
         )
 
     result = asyncio.run(main())
@@ -117,13 +117,13 @@ def test_transactions_are_done_only_once_their_outputs_are_acknowledged() -> Non
     batch_messages = messages("greencredit.transactions", _spending(24))
 
     async def main():
-        engine = memory_engine()
-        first = await process_transactions(engine, batch_messages, NOW)
+        worker = memory_worker()
+        first = await process_transactions(worker.transactions, batch_messages, NOW)
         # Redelivered before the broker acknowledged: processed again, the same outputs.
-        again = await process_transactions(engine, batch_messages, NOW)
+        again = await process_transactions(worker.transactions, batch_messages, NOW)
         for task in again.after_emit:  # what finish_batch runs after the acks
             await task()
-        after_ack = await process_transactions(engine, batch_messages, NOW)
+        after_ack = await process_transactions(worker.transactions, batch_messages, NOW)
         return first, again, after_ack
 
     first, again, after_ack = asyncio.run(main())
@@ -153,10 +153,10 @@ def test_a_device_finding_alerts_once_and_a_new_one_alerts_again() -> None:
     topic = "greencredit.device-signals"
 
     async def main():
-        engine = memory_engine()
-        first = await process_device_signals(engine, messages(topic, farm), NOW)
-        replay = await process_device_signals(engine, messages(topic, farm), NOW)
-        emulator = await process_device_signals(engine, messages(topic, later), NOW)
+        worker = memory_worker()
+        first = await process_device_signals(worker.devices, messages(topic, farm), NOW)
+        replay = await process_device_signals(worker.devices, messages(topic, farm), NOW)
+        emulator = await process_device_signals(worker.devices, messages(topic, later), NOW)
         return first, replay, emulator
 
     first, replay, emulator = asyncio.run(main())

@@ -10,7 +10,7 @@ from typing import Any
 import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
-from greencredit.agents.engine import Incoming, Outgoing
+from greencredit.agents.messages import Incoming, Outgoing
 from greencredit.agents.metrics import (
     LATENCY_BUCKETS,
     MAX_TENANT_LABELS,
