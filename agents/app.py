@@ -19,7 +19,7 @@ from greencredit.agents import (
     loans,
     transactions,
 )
-from greencredit.agents.kafka_compat import bound_fetch_wait
+from greencredit.agents.kafka_compat import QuietWorker, bound_fetch_wait
 from greencredit.agents.runtime import Runtime
 from greencredit.infra.endpoints import resolve_endpoints
 from greencredit.settings import Settings, get_settings
@@ -65,6 +65,7 @@ def build_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         # Commit acknowledged offsets often: a restarted worker replays little.
         broker_commit_interval=1.0,
+        Worker=QuietWorker,
     )
 
 

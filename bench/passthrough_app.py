@@ -17,7 +17,7 @@ from collections import Counter
 
 import faust
 
-from greencredit.agents.kafka_compat import bound_fetch_wait
+from greencredit.agents.kafka_compat import QuietWorker, bound_fetch_wait
 from greencredit.streams.codec import AvroCodec
 
 STAGE = os.environ.get("BENCH_STAGE", "passthrough")
@@ -41,6 +41,7 @@ app = faust.App(
     producer_acks=-1,
     web_port=int(os.environ.get("WORKER_WEB_PORT", "6067")),
     broker_commit_interval=1.0,
+    Worker=QuietWorker,  # as the engine's workers: no spinner, no root logger at DEBUG
 )
 source = app.topic(
     SOURCE, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
