@@ -24,6 +24,7 @@ BENCHMARKS = {
     "face": ("bench_face", "face check of a 640x480 photo"),
     "face_streams": ("bench_face_streams", "applications with 25 % selfies vs 0 %, loop stalls"),
     "streams": ("bench_streams", "the engine vs the bare passthrough, every topic, one run"),
+    "hop": ("bench_hop", "Faust's per-event cost: bare Faust hop vs librdkafka loop"),
     "latency": ("bench_latency", "event-to-decision latency vs offered load"),
     "memory": ("bench_memory", "worker RSS over a long mixed stream"),
 }
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         "--throughput-events",
         type=int,
         default=20_000,
-        help="streams: pre-loaded applications (20,000)",
+        help="streams, hop: pre-loaded applications (20,000)",
     )
     parser.add_argument(
         "--transactions", type=int, default=30_000, help="streams: transactions (30,000)"
@@ -83,6 +84,7 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[], Any]:
             "seconds": args.stream_seconds,
             "scaling_applications": args.scaling_events,
         },
+        "hop": {"applications": args.throughput_events},
         "latency": {"loads": args.loads_list, "seconds": args.seconds},
         "memory": {"events": args.events},
     }

@@ -219,6 +219,13 @@ class Recorder:
         self._consumer.close()
 
 
+# The two bare hops: the Faust app the engine is compared with, and the same loop on librdkafka.
+CLIENTS = {
+    "faust": [sys.executable, "-m", "faust", "-A", "bench.passthrough_app", "worker", "-l", "warn"],
+    "rdkafka": [sys.executable, "-m", "bench.rdkafka_hop"],
+}
+
+
 def start_passthrough(
     bench: Bench,
     stage: str,
@@ -226,11 +233,15 @@ def start_passthrough(
     sink: str,
     web_port: int | None = None,
     app_id: str | None = None,
+    client: str = "faust",
 ) -> subprocess.Popen[bytes]:
-    """The bare Faust app of bench/passthrough_app.py ("passthrough" or "decode").
+    """The bare Faust app of bench/passthrough_app.py ("passthrough", "decode", "consume").
 
     `web_port` serves its /health/ page; `app_id` (its consumer group) defaults to the stage.
+    `client` "rdkafka" runs bench/rdkafka_hop.py instead: the same hop without Faust.
     """
+    if client not in CLIENTS:
+        raise ValueError(f"client must be one of {sorted(CLIENTS)}, not {client!r}")
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bench.endpoints.kafka,
@@ -241,9 +252,9 @@ def start_passthrough(
         "BENCH_SOURCE_TOPIC": source,
         "BENCH_SINK_TOPIC": sink,
     }
-    with (bench.work / f"{stage}.log").open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "bench.passthrough_app", "worker", "-l", "warn"],
+    with (bench.work / f"{client}-{stage}.log").open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our interpreter, our modules
+            CLIENTS[client],
             env=env,
             cwd=str(bench.work),
             stdout=log,

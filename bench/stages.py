@@ -37,9 +37,15 @@ TIMEOUT_S = 900.0
 
 
 def passthrough_stage(
-    bench: Bench, source: str, count: int, name: str, stage: str = "passthrough", run: int = 1
+    bench: Bench,
+    source: str,
+    count: int,
+    name: str,
+    stage: str = "passthrough",
+    run: int = 1,
+    client: str = "faust",
 ) -> dict[str, Any]:
-    """The bare Faust app reads `count` pre-loaded messages of `source`.
+    """The bare Faust app (`client` "rdkafka": the librdkafka loop) reads `count` messages.
 
     "passthrough" copies each to a sink (timed by its counter and by the copies'
     timestamps); "consume" writes nothing (timed by its counter). Each `run` is a consumer
@@ -49,7 +55,8 @@ def passthrough_stage(
     sink = f"bench.{name}-out"
     recorder = Recorder(bench.endpoints.kafka, sink, from_end=True) if copies else None
     port = free_port()
-    proc = start_passthrough(bench, stage, source, sink, port, f"bench-{stage}-{name}-{run}")
+    group = f"bench-{client}-{stage}-{name}-{run}"
+    proc = start_passthrough(bench, stage, source, sink, port, group, client)
     cpu = CpuSampler(proc.pid).start()
     poller = HealthPoller(port, processed(source)).start()
     try:
