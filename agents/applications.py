@@ -471,4 +471,5 @@ def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
         "applications",
         process_applications,
         ApplicationDeps.of,
+        pipelined=True,
     )

@@ -122,4 +122,5 @@ def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
         "device_signals",
         process_device_signals,
         DeviceDeps.of,
+        pipelined=True,
     )

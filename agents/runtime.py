@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -147,32 +148,102 @@ class Runtime:
         name: str,
         process: Processor[D],
         deps_of: Callable[[Resources], D],
+        *,
+        pipelined: bool = False,
     ) -> None:
         """Register a Faust agent named `name` that runs `process` over `channel` in batches.
 
         `deps_of` picks the processor's dependencies from the worker's resources.
+        `pipelined` processes the next batch while one is finishing (see `run`): for
+        processors whose next batch does not read what finishing the last one writes,
+        beyond the done markers `run` guards.
         """
 
         async def agent(stream: faust.StreamT) -> None:
-            await self.run(stream, process, deps_of)
+            await self.run(stream, process, deps_of, pipelined=pipelined)
 
         app.agent(channel, name=name)(agent)
 
     async def run(
-        self, stream: faust.StreamT, process: Processor[D], deps_of: Callable[[Resources], D]
+        self,
+        stream: faust.StreamT,
+        process: Processor[D],
+        deps_of: Callable[[Resources], D],
+        *,
+        pipelined: bool = False,
     ) -> None:
-        """Consume `stream` in batches with `process` until the worker stops."""
+        """Consume `stream` in batches with `process` until the worker stops.
+
+        Pipelined, batch N+1 is processed while batch N's outputs wait for the broker's acks
+        and its bookkeeping is written, so the worker does not sit idle on those round
+        trips (Faust's `take_events` holds the next batch back until N returned). At most
+        one batch finishes at a time, in order (the audit chains and committed offsets stay
+        in order), and a batch's offsets are acked only once its outputs are acknowledged
+        and its bookkeeping done: at-least-once, as without pipelining.
+        """
         size, within = self.settings.worker_batch_size, self.settings.worker_batch_within_s
         bound: BoundProcessor | None = None
-        # take_events is in faust-streaming's Stream but not in its StreamT interface.
-        async for events in stream.take_events(size, within=within):  # type: ignore[attr-defined]
-            messages = incoming_from_events(events)
-            engine = await self.engine()
-            if bound is None:
-                # Once per agent: the engine (and its resources) is made on the first batch.
-                bound = partial(process, deps_of(engine.resources))
-            await self.handle(engine, messages, bound)
+        finishing: _Finishing | None = None
+        try:
+            # noack_take leaves acking to us (_finish_and_ack); it is in faust-streaming's
+            # Stream but not in its StreamT interface.
+            async for events in stream.noack_take(size, within=within):  # type: ignore[attr-defined]
+                engine = await self.engine()
+                if bound is None:
+                    # Once per agent: the engine (and its resources) is made on the first batch.
+                    bound = partial(process, deps_of(engine.resources))
+                finishing = await self._next(stream, events, engine, bound, finishing)
+                if finishing is not None and not pipelined:
+                    await finishing.task
+                    finishing = None
+        finally:
+            if finishing is not None:
+                # Stopping: let the batch in flight finish and ack (it is not cancelled).
+                await asyncio.shield(finishing.task)
+
+    async def _next(
+        self,
+        stream: faust.StreamT,
+        events: Sequence[faust.EventT],
+        engine: Engine,
+        process: BoundProcessor,
+        finishing: _Finishing | None,
+    ) -> _Finishing | None:
+        """Process a batch while `finishing` finishes; start finishing it (None if recovered)."""
+        messages = incoming_from_events(events)
+        self.metrics.consumed(messages)
+        outcome = await self._try_process(messages, process)
+        if finishing is not None and finishing.overlaps(outcome):
+            # An event of the batch still finishing came again before its done marker was
+            # written: let that batch finish, then process this one again (idempotent by
+            # event id), so that the event is not sent twice.
+            await finishing.task
+            outcome = await self._try_process(messages, process)
+        if finishing is not None:
+            await finishing.task
+        if not isinstance(outcome, BatchResult):
+            await self._recover(engine, messages, process, outcome)
+            await _ack(stream, events)
             self._finished(messages)
+            return None
+        task = asyncio.create_task(self._finish_and_ack(stream, events, engine, messages, outcome))
+        return _Finishing(task, frozenset(outcome.done_event_ids))
+
+    async def _finish_and_ack(
+        self,
+        stream: faust.StreamT,
+        events: Sequence[faust.EventT],
+        engine: Engine,
+        messages: list[Incoming],
+        result: BatchResult,
+    ) -> None:
+        """Emit and record a processed batch, then ack its offsets (never before)."""
+        try:
+            await self._complete(engine, messages, result)
+        except Exception:  # _complete dead-letters what it cannot send: this is a bug
+            log.exception("finishing a batch of %d failed", len(messages))
+        await _ack(stream, events)
+        self._finished(messages)
 
     def _finished(self, messages: Sequence[Incoming]) -> None:
         # handle() returns only once every message is emitted or dead-lettered.
@@ -188,26 +259,44 @@ class Runtime:
         *,
         counted: bool = False,
     ) -> None:
-        """One batch: process and emit, or dead-letter the batch if that keeps failing."""
+        """One batch, start to end: process and emit, or dead-letter it if that keeps failing."""
         if not counted:
             self.metrics.consumed(messages)
+        outcome = await self._try_process(messages, process)
+        if isinstance(outcome, BatchResult):
+            await self._complete(engine, messages, outcome)
+        else:
+            await self._recover(engine, messages, process, outcome)
+
+    async def _try_process(
+        self, messages: list[Incoming], process: BoundProcessor
+    ) -> BatchResult | Exception:
+        """The batch's result, or the error processing it raised (a bug must not stop us)."""
         try:
-            result = await self._process_while_redis_is_down(messages, process)
-        except Exception as exc:  # a bug must not stop the stream
-            if len(messages) > 1:
-                # One bad message must not take the good ones of its batch with it: retry
-                # one by one (inputs are idempotent by event id), so only the culprit fails.
-                log.warning(
-                    "batch of %d failed (%s): retrying one by one",
-                    len(messages),
-                    type(exc).__name__,
-                )
-                for message in messages:
-                    await self.handle(engine, [message], process, counted=True)
-                return
-            log.exception("processing failed for %d messages", len(messages))
-            await self._dead_letter_all(engine, messages, exc)
+            return await self._process_while_redis_is_down(messages, process)
+        except Exception as exc:
+            return exc
+
+    async def _recover(
+        self, engine: Engine, messages: list[Incoming], process: BoundProcessor, exc: Exception
+    ) -> None:
+        """A batch whose processing failed: one by one, so only the culprit is dead-lettered."""
+        if len(messages) > 1:
+            # One bad message must not take the good ones of its batch with it: retry one by
+            # one (inputs are idempotent by event id), so only the culprit fails.
+            log.warning(
+                "batch of %d failed (%s): retrying one by one", len(messages), type(exc).__name__
+            )
+            for message in messages:
+                await self.handle(engine, [message], process, counted=True)
             return
+        log.error("processing failed for 1 message", exc_info=exc)
+        await self._dead_letter_all(engine, messages, exc)
+
+    async def _complete(
+        self, engine: Engine, messages: list[Incoming], result: BatchResult
+    ) -> None:
+        """Emit a processed batch and record it, retrying; dead-letter it if that keeps failing."""
         delay = 0.2
         for attempt in range(1, _EMIT_ATTEMPTS + 1):
             try:
@@ -273,6 +362,28 @@ class Runtime:
             self.metrics.emitted(outputs, datetime.now(UTC), occurred_at)
         except Exception:  # the outputs are out: re-sending them over a metric would be wrong
             log.exception("metrics update failed")
+
+
+@dataclass(frozen=True)
+class _Finishing:
+    """The batch being emitted and recorded while the next one is processed."""
+
+    task: asyncio.Task[None]
+    done_event_ids: frozenset[str]
+
+    def overlaps(self, outcome: BatchResult | Exception) -> bool:
+        """Whether `outcome` would send an event of this batch again (it is not done yet)."""
+        return (
+            isinstance(outcome, BatchResult)
+            and not self.task.done()
+            and not self.done_event_ids.isdisjoint(outcome.done_event_ids)
+        )
+
+
+async def _ack(stream: faust.StreamT, events: Sequence[faust.EventT]) -> None:
+    """Mark the events processed, so Faust may commit their offsets."""
+    for event in events:
+        await stream.ack(event)
 
 
 class _ProcessingError(Exception):

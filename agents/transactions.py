@@ -239,4 +239,5 @@ def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
         "transactions",
         process_transactions,
         TransactionDeps.of,
+        pipelined=True,
     )

@@ -42,7 +42,9 @@ class _Wiring:
         self.settings = Settings(DAILY_CHECK_ENABLED=False)
         self.attached: dict[str, tuple[Any, Any, Any]] = {}
 
-    def attach(self, app: Any, channel: str, name: str, process: Any, deps_of: Any) -> None:
+    def attach(
+        self, app: Any, channel: str, name: str, process: Any, deps_of: Any, **_: Any
+    ) -> None:
         self.attached[name] = (channel, process, deps_of)
 
 
