@@ -34,7 +34,7 @@ from greencredit.models.delinquency import (
     PaymentHoliday,
     RepaymentReceived,
     clear_outbox,
-    open_loan,
+    opened_state_dict,
     step,
 )
 from greencredit.models.green import IntegrityState, default_taxonomy
@@ -114,7 +114,8 @@ class ContactDeps:
 
 def loan_opening(disbursement: Mapping[str, Any], policy: DelinquencyPolicy) -> LoanOpening:
     """The loan a disbursement record opens (the worker that sends it opens it, see README)."""
-    state = open_loan(
+    opened_on = disbursement["occurred_at"].astimezone(UTC).date()
+    state = opened_state_dict(
         LoanOpened(
             event_id=disbursement["event_id"],
             loan_id=disbursement["loan_id"],
@@ -126,16 +127,16 @@ def loan_opening(disbursement: Mapping[str, Any], policy: DelinquencyPolicy) -> 
                 (i["number"], i["due_date"], i["amount_due_minor"])
                 for i in disbursement["schedule"]
             ],
-            opened_on=disbursement["occurred_at"].astimezone(UTC).date(),
+            opened_on=opened_on,
         ),
         policy,
     )
     return LoanOpening(
-        tenant_id=state.tenant_id,
-        loan_id=state.loan_id,
-        state=state.to_dict(),
-        opened_day=(state.as_of - _EPOCH).days,
-        term_days=len(state.instalments) * 31,
+        tenant_id=state["tenant_id"],
+        loan_id=state["loan_id"],
+        state=state,
+        opened_day=(opened_on - _EPOCH).days,
+        term_days=len(state["instalments"]) * 31,
     )
 
 
