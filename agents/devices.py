@@ -82,7 +82,9 @@ async def process_device_signals(
                 findings.append((key.device_ref, str(rule), state, signal))
         new = await deps.retry(
             "first_findings",
-            lambda: deps.state.first_findings([(f[0], f[1]) for f in findings], FINDING_TTL),
+            lambda: deps.state.first_findings(
+                [(f[0], f[1], f[3]["event_id"]) for f in findings], FINDING_TTL
+            ),
         )
     except RedisUnavailable:
         for message in messages:
@@ -110,7 +112,8 @@ async def process_device_signals(
         )
         result.outputs.append(Outgoing(topics.FRAUD_ALERTS.name, device_ref, record))
     # No done markers: nothing would read them. Replaying a signal rewrites the state it
-    # already wrote, and the finding markers keep a replay from alerting twice.
+    # already wrote; a finding's marker names the signal that holds it, so a replay of that
+    # signal sends its alert again (same id) and no other signal alerts for the finding.
     return result
 
 

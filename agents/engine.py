@@ -161,12 +161,16 @@ class Engine:
         """After a rebalance another worker may have written: re-read heads from Kafka."""
         self._chain_known.clear()
 
-    async def close(self) -> None:
-        """Write done markers still waiting (FeatureStore.mark_done_later), release Redis."""
+    async def flush(self) -> None:
+        """Write done markers still waiting (FeatureStore.mark_done_later)."""
         try:
             await self.resources.features.flush_done()
         except (RedisError, OSError) as exc:
             # Not written: a redelivery processes those events again, with the same output ids.
-            log.warning("done markers not written at close: %s", type(exc).__name__)
+            log.warning("done markers not written at stop: %s", type(exc).__name__)
+
+    async def close(self) -> None:
+        """Flush, then release Redis and the face checker's threads."""
+        await self.flush()
         await self.redis.aclose()
         self.resources.faces.close()

@@ -200,6 +200,10 @@ class Runtime:
             if finishing is not None:
                 # Stopping: let the batch in flight finish and ack (it is not cancelled).
                 await asyncio.shield(finishing.task)
+            if self._engine is not None:
+                # Done markers waiting for the next batch's call would otherwise be lost at
+                # a clean stop (harmless, but the restart would re-send those outputs).
+                await self._engine.flush()
 
     async def _next(
         self,

@@ -92,6 +92,23 @@ end
 return out
 """
 
+# Finding markers: SET NX with the claiming event's id; 1 where this event holds the marker
+# (new, or claimed by this very event before: a redelivery re-sends the alert it may not
+# have sent), 0 where another event holds it.
+_FINDINGS = """
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[i + 1], 'NX', 'EX', ARGV[1]) then
+    out[i] = 1
+  elseif redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
 # A day's tick marker outlives the day in every timezone, and a worker that restarts late.
 _TICK_TTL = 3 * 86_400
 
@@ -177,6 +194,7 @@ class EngineStore:
         self._reserve_funding = client.register_script(_RESERVE_FUNDING)
         self._set_many = client.register_script(_SET_MANY)
         self._claim = client.register_script(_CLAIM)
+        self._findings = client.register_script(_FINDINGS)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -409,18 +427,21 @@ class EngineStore:
         """True for the first worker to mark this day (the one that publishes its tick)."""
         return bool(await self.client.set(self._key("tick", day), b"1", nx=True, ex=ttl))
 
-    async def first_findings(self, findings: Sequence[tuple[str, str]], ttl: int) -> list[bool]:
-        """For (subject ref, rule) pairs: True where the finding is new within `ttl` seconds.
+    async def first_findings(
+        self, findings: Sequence[tuple[str, str, str]], ttl: int
+    ) -> list[bool]:
+        """For (subject ref, rule, event id): True where that event holds the finding.
 
-        A device farm keeps reporting signals; fraud operations want one alert per finding,
-        not one per signal.
+        A device farm keeps reporting signals; fraud operations want one alert per finding
+        within `ttl` seconds, not one per signal. The first event to find it holds it, and
+        holds it again when redelivered (its alert may not have been sent before a crash),
+        so the alert is sent at least once and only for that event. One Lua call.
         """
         if not findings:
             return []
-        pipe = self.client.pipeline(transaction=False)
-        for subject, rule in findings:
-            pipe.set(self._key("finding", subject, rule), b"1", nx=True, ex=ttl)
-        return [bool(r) for r in await pipe.execute()]
+        keys = [self._key("finding", subject, rule) for subject, rule, _ in findings]
+        claimants = [event_id for _, _, event_id in findings]
+        return [bool(r) for r in await self._findings(keys=keys, args=[ttl, *claimants])]
 
     async def close_cases(self, cases: Mapping[str, str]) -> None:
         """Mark review/alert cases closed with their label."""

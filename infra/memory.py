@@ -312,7 +312,7 @@ class MemoryEngineState:
         self.config_docs: dict[str, tuple[int, Any]] = {}
         self.models: dict[tuple[str, str], Any] = {}
         self.adjustments: dict[str, float] = {}
-        self.findings: set[tuple[str, str]] = set()
+        self.findings: dict[tuple[str, str], str] = {}  # finding -> the event holding it
         self.ticks: set[str] = set()
         self.cases: dict[str, str] = {}
 
@@ -445,12 +445,14 @@ class MemoryEngineState:
         self.ticks.add(day)
         return first
 
-    async def first_findings(self, findings: Sequence[tuple[str, str]], ttl: int) -> list[bool]:
-        """True where a (subject, rule) finding is new (expiry is not modelled)."""
+    async def first_findings(
+        self, findings: Sequence[tuple[str, str, str]], ttl: int
+    ) -> list[bool]:
+        """True where the event holds the (subject, rule) finding (expiry is not modelled)."""
         out = []
-        for finding in findings:
-            out.append(finding not in self.findings)
-            self.findings.add(finding)
+        for subject, rule, event_id in findings:
+            holder = self.findings.setdefault((subject, rule), event_id)
+            out.append(holder == event_id)
         return out
 
     async def close_cases(self, cases: Mapping[str, str]) -> None:

@@ -135,8 +135,14 @@ class EngineStateStore(Protocol):
         """True for the first caller to mark this day (who publishes the day's tick)."""
         ...
 
-    async def first_findings(self, findings: Sequence[tuple[str, str]], ttl: int) -> list[bool]:
-        """True where a (subject, rule) finding is new within `ttl` seconds."""
+    async def first_findings(
+        self, findings: Sequence[tuple[str, str, str]], ttl: int
+    ) -> list[bool]:
+        """True where the event (the third item) holds the (subject, rule) finding.
+
+        The first event to find it within `ttl` seconds holds it; a redelivery of that event
+        holds it again (its alert may not have been sent), any other event does not.
+        """
         ...
 
     async def close_cases(self, cases: Mapping[str, str]) -> None:

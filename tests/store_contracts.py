@@ -220,7 +220,11 @@ async def engine_state_keeps_its_promises(stores: Stores) -> None:
     assert (await state.decision_state(["a1"], {})).claims["a1"] == sent
     assert await state.take_scored(["e1", "e2"]) == {"e1": {"risk": 0.25, "n": [1, 2]}}
     assert await state.take_scored(["e1"]) == {}  # learn once
-    assert await state.first_findings([("dev", "FARM"), ("dev", "FARM")], 60) == [True, False]
+    # The first signal holds the finding; another does not; the first, redelivered, does.
+    findings = [("dev", "FARM", "s1"), ("dev", "FARM", "s2"), ("dev", "VPN", "s2")]
+    assert await state.first_findings(findings, 60) == [True, False, True]
+    assert await state.first_findings([("dev", "FARM", "s1")], 60) == [True]
+    assert await state.first_findings([("dev", "FARM", "s3")], 60) == [False]
     assert [await state.mark_tick(d) for d in ("2026-12-07", "2026-12-07", "2026-12-08")] == [
         True,
         False,
