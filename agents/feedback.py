@@ -107,4 +107,5 @@ def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
         "feedback",
         process_feedback,
         FeedbackDeps.of,
+        quiet=True,
     )

@@ -116,4 +116,5 @@ def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
         "lender_configs",
         process_lender_configs,
         LenderConfigDeps.of,
+        quiet=True,
     )

@@ -361,7 +361,7 @@ def register(app: Any, topics_by_name: dict[str, Any], runtime: Any) -> None:
         (topics.LOAN_CLOCK, "loan_clock", process_clock, LoanDeps.of),
         (topics.CUSTOMER_UPDATES, "customer_updates", process_contacts, ContactDeps.of),
     ):
-        runtime.attach(app, topics_by_name[topic.name], name, process, deps_of)
+        runtime.attach(app, topics_by_name[topic.name], name, process, deps_of, quiet=True)
 
     if not runtime.settings.daily_check_enabled:
         return

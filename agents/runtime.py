@@ -150,17 +150,21 @@ class Runtime:
         deps_of: Callable[[Resources], D],
         *,
         pipelined: bool = False,
+        quiet: bool = False,
     ) -> None:
         """Register a Faust agent named `name` that runs `process` over `channel` in batches.
 
         `deps_of` picks the processor's dependencies from the worker's resources.
         `pipelined` processes the next batch while one is finishing (see `run`): for
         processors whose next batch does not read what finishing the last one writes,
-        beyond the done markers `run` guards.
+        beyond the done markers `run` guards. `quiet` marks a low-volume stream, whose
+        batches wait up to WORKER_QUIET_BATCH_WITHIN_S (an idle agent wakes that often).
         """
+        settings = self.settings
+        within = settings.worker_quiet_batch_within_s if quiet else settings.worker_batch_within_s
 
         async def agent(stream: faust.StreamT) -> None:
-            await self.run(stream, process, deps_of, pipelined=pipelined)
+            await self.run(stream, process, deps_of, pipelined=pipelined, within=within)
 
         app.agent(channel, name=name)(agent)
 
@@ -171,8 +175,12 @@ class Runtime:
         deps_of: Callable[[Resources], D],
         *,
         pipelined: bool = False,
+        within: float | None = None,
     ) -> None:
         """Consume `stream` in batches with `process` until the worker stops.
+
+        A batch is taken when it holds WORKER_BATCH_SIZE events or `within` seconds passed
+        (default WORKER_BATCH_WITHIN_S).
 
         Pipelined, batch N+1 is processed while batch N's outputs wait for the broker's acks
         and its bookkeeping is written, so the worker does not sit idle on those round
@@ -181,7 +189,8 @@ class Runtime:
         in order), and a batch's offsets are acked only once its outputs are acknowledged
         and its bookkeeping done: at-least-once, as without pipelining.
         """
-        size, within = self.settings.worker_batch_size, self.settings.worker_batch_within_s
+        size = self.settings.worker_batch_size
+        within = within or self.settings.worker_batch_within_s
         bound: BoundProcessor | None = None
         finishing: _Finishing | None = None
         try:

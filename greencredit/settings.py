@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     )
     # Small: a batch waits at most this long to fill. Latency vs. batching efficiency.
     worker_batch_within_s: float = Field(default=0.005, gt=0)
+    # The same for the low-volume streams (labels, configs, loan events, the clock, contacts):
+    # an agent wakes every `within` even when idle, and the seven of them waking every 5 ms
+    # cost ~0.06 of a core doing nothing; a label or a repayment can wait 100 ms.
+    worker_quiet_batch_within_s: float = Field(default=0.1, gt=0)
     worker_web_port: int = Field(default=6066, ge=1, le=65535, description="Health/metrics page.")
     worker_web_host: str = "127.0.0.1"
     # A rebalance normally ends within the session timeout plus a join round (about 11 s on

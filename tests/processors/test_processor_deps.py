@@ -41,20 +41,35 @@ class _Wiring:
     def __init__(self) -> None:
         self.settings = Settings(DAILY_CHECK_ENABLED=False)
         self.attached: dict[str, tuple[Any, Any, Any]] = {}
+        self.options: dict[str, dict[str, Any]] = {}
 
     def attach(
-        self, app: Any, channel: str, name: str, process: Any, deps_of: Any, **_: Any
+        self, app: Any, channel: str, name: str, process: Any, deps_of: Any, **options: Any
     ) -> None:
         self.attached[name] = (channel, process, deps_of)
+        self.options[name] = options
 
 
-def _wired() -> dict[str, tuple[Any, Any, Any]]:
-    """name -> (topic, processor, deps builder), as the agents register them."""
+def _wiring() -> _Wiring:
     wiring = _Wiring()
     by_name = {spec.name: spec.name for spec in TOPICS}
     for module in (applications, transactions, devices, feedback, lender_configs, loans):
         module.register(None, by_name, wiring)
-    return wiring.attached
+    return wiring
+
+
+def _wired() -> dict[str, tuple[Any, Any, Any]]:
+    """name -> (topic, processor, deps builder), as the agents register them."""
+    return _wiring().attached
+
+
+def test_the_high_volume_streams_are_pipelined_and_the_others_quiet() -> None:
+    # Pipelined: their next batch reads nothing the last one writes after its acks but
+    # the done markers the loop guards. Quiet: low volume, so an idle agent wakes rarely.
+    options = _wiring().options
+    hot = {"applications", "transactions", "device_signals"}
+    assert {name for name, o in options.items() if o.get("pipelined")} == hot
+    assert {name for name, o in options.items() if o.get("quiet")} == set(options) - hot
 
 
 def _event(channel: str) -> dict[str, Any]:
