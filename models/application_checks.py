@@ -44,7 +44,16 @@ _DIGIT_STRINGS = ("id_card_number", "phone", "bank_card_number")
 
 def _invisible(text: str) -> bool:
     # Control and format characters (zero-width, bidi overrides) change what a reader sees.
+    # A printable string has neither (str.isprintable refuses every C* and Z* but the
+    # space): only the others need the per-character look-up.
+    if text.isprintable():
+        return False
     return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
+
+
+def _printable_ascii(text: str) -> bool:
+    """Whether every character is in " "..."~" (what the per-character test said, in C)."""
+    return text.isascii() and text.isprintable()
 
 
 def _opaque_id(value: Any) -> str | None:
@@ -52,7 +61,7 @@ def _opaque_id(value: Any) -> str | None:
         return "empty"
     if len(value) > MAX_ID_CHARS:
         return f"longer than {MAX_ID_CHARS} characters"
-    if not all("!" <= c <= "~" for c in value):
+    if not _printable_ascii(value) or " " in value:
         return "not printable ASCII without spaces"
     return None
 
@@ -69,7 +78,7 @@ def _applicant_problem(applicant: Mapping[str, Any]) -> str | None:
         value = applicant.get(field)
         if not isinstance(value, str) or not value.strip():
             return f"applicant.{field}: empty"
-        if len(value) > 64 or not all(" " <= c <= "~" for c in value):
+        if len(value) > 64 or not _printable_ascii(value):
             return f"applicant.{field}: not up to 64 printable ASCII characters"
     email = applicant.get("email")
     if not isinstance(email, str) or "@" not in email or len(email) > _MAX_CONTACT_CHARS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from typing import Any, Final, Literal
 
@@ -36,13 +36,17 @@ class IntegrityState:
             raise ValueError(f"loan {self.loan_id!r}: spend counters must not be negative")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return asdict(self)
+        """JSON-able form (asdict's, without its deep copy of fields that are all scalars)."""
+        return {name: getattr(self, name) for name in _INTEGRITY_FIELDS}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> IntegrityState:
         """Inverse of :meth:`to_dict`."""
         return cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})
+
+
+# Every green disbursement stores its watch: asdict's recursive copy cost most of that.
+_INTEGRITY_FIELDS = tuple(f.name for f in fields(IntegrityState))
 
 
 def observe_spend(
