@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from greencredit.agents.engine import Engine
 from greencredit.agents.runtime import Runtime
@@ -17,38 +15,10 @@ from greencredit.agents.transactions import TransactionDeps, process_transaction
 from greencredit.settings import Settings
 from greencredit.streams.codec import AvroCodec
 from tests.factories import transaction
+from tests.faust_stream import FakeStream
 
 TOPIC = "greencredit.transactions"
 CODEC = AvroCodec()
-
-
-@dataclass
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass
-class _Event:
-    message: _Message
-
-
-class _Stream:
-    """One batch, like Faust's noack_take, then the end of the stream (a stopping worker)."""
-
-    def __init__(self, values: list[bytes]) -> None:
-        self.values = values
-        self.acked: list[int] = []
-
-    async def noack_take(self, size: int, within: float) -> AsyncIterator[list[_Event]]:
-        yield [_Event(_Message(TOPIC, 0, i, None, v)) for i, v in enumerate(self.values)]
-
-    async def ack(self, event: _Event) -> bool:
-        self.acked.append(event.message.offset)
-        return True
 
 
 class _Sink:
@@ -72,7 +42,8 @@ def test_a_stopping_loop_writes_the_waiting_done_markers(stack):
         await engine.start()
         runtime = Runtime(settings)
         runtime._engine, runtime._sink = engine, _Sink()  # type: ignore[assignment]
-        stream = _Stream([CODEC.encode(TOPIC, e) for e in events])
+        # One batch, then the end of the stream (a stopping worker).
+        stream = FakeStream(TOPIC, [[(i, CODEC.encode(TOPIC, e)) for i, e in enumerate(events)]])
         try:
             await runtime.run(
                 stream,  # type: ignore[arg-type]

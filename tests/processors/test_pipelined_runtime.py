@@ -7,8 +7,7 @@ in-memory stores, and a sink whose acknowledgements the test releases by hand.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from greencredit.agents.batch import BatchResult
@@ -17,39 +16,10 @@ from greencredit.agents.messages import Incoming, dead_letter
 from greencredit.agents.runtime import Runtime
 from greencredit.infra.memory import MemoryEngineState
 from greencredit.streams.errors import InvalidEvent
+from tests.faust_stream import FakeStream
 from tests.processors.support import CODEC, SETTINGS, memory_worker
 
 TOPIC = "greencredit.loan-applications"
-
-
-@dataclass
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass
-class _Event:
-    message: _Message
-
-
-class _Stream:
-    """Yields the given batches like Faust's noack_take and records every ack."""
-
-    def __init__(self, batches: list[list[int]], log: list[tuple[str, Any]]) -> None:
-        self.batches = batches
-        self.log = log
-
-    async def noack_take(self, size: int, within: float) -> AsyncIterator[list[_Event]]:
-        for offsets in self.batches:
-            yield [_Event(_Message(TOPIC, 0, o, None, b"event-%d" % o)) for o in offsets]
-
-    async def ack(self, event: _Event) -> bool:
-        self.log.append(("ack", event.message.offset))
-        return True
 
 
 class _GatedSink:
@@ -101,7 +71,14 @@ async def _open_gates(sink: _GatedSink, until: asyncio.Task[None]) -> None:
         await asyncio.sleep(0.001)
 
 
-def _run(batches: list[list[int]], *, pipelined: bool) -> tuple[list[tuple[str, Any]], _GatedSink]:
+def _values(offsets: list[list[int]]) -> list[list[tuple[int, bytes]]]:
+    """Batches of distinct events (the value is the event id)."""
+    return [[(o, b"event-%d" % o) for o in batch] for batch in offsets]
+
+
+def _run(
+    batches: list[list[tuple[int, bytes]]], *, pipelined: bool
+) -> tuple[list[tuple[str, Any]], _GatedSink]:
     log: list[tuple[str, Any]] = []
     worker = memory_worker()
 
@@ -111,7 +88,7 @@ def _run(batches: list[list[int]], *, pipelined: bool) -> tuple[list[tuple[str, 
         runtime._sink = sink = _GatedSink(log)  # type: ignore[assignment]
         loop = asyncio.create_task(
             runtime.run(
-                _Stream(batches, log),  # type: ignore[arg-type]
+                FakeStream(TOPIC, batches, log),  # type: ignore[arg-type]
                 _processor(worker.state, log),
                 lambda resources: None,
                 pipelined=pipelined,
@@ -129,16 +106,16 @@ def _index(log: list[tuple[str, Any]], entry: tuple[str, Any]) -> int:
 
 
 def test_the_next_batch_is_processed_while_the_last_waits_for_its_acks() -> None:
-    log, _ = _run([[1, 2], [3, 4], [5]], pipelined=True)
+    log, _ = _run(_values([[1, 2], [3, 4], [5]]), pipelined=True)
     # Batch 2 was processed before the broker acknowledged batch 1's outputs.
     assert _index(log, ("process", [3, 4])) < _index(log, ("acked", 1))
     # Without pipelining it could not have been: batch 1's acks come first.
-    log, _ = _run([[1, 2], [3, 4], [5]], pipelined=False)
+    log, _ = _run(_values([[1, 2], [3, 4], [5]]), pipelined=False)
     assert _index(log, ("acked", 1)) < _index(log, ("process", [3, 4]))
 
 
 def test_offsets_are_acked_only_after_their_outputs_are_acknowledged_and_in_order() -> None:
-    log, sink = _run([[1, 2], [3, 4], [5]], pipelined=True)
+    log, sink = _run(_values([[1, 2], [3, 4], [5]]), pipelined=True)
     acks = [offset for kind, offset in log if kind == "ack"]
     assert acks == [1, 2, 3, 4, 5]
     for batch, offsets in enumerate([[1, 2], [3, 4], [5]], start=1):
@@ -149,34 +126,7 @@ def test_offsets_are_acked_only_after_their_outputs_are_acknowledged_and_in_orde
 
 def test_an_event_again_in_the_next_batch_is_sent_once() -> None:
     # Offsets 1 and 2 carry the same event (same id), in consecutive batches.
-    log: list[tuple[str, Any]] = []
-    worker = memory_worker()
-
-    async def go() -> _GatedSink:
-        runtime = Runtime(SETTINGS)
-        runtime._engine = Engine(worker.resources, CODEC, redis=None, kafka_config={})  # type: ignore[arg-type]
-        runtime._sink = sink = _GatedSink(log)  # type: ignore[assignment]
-        stream = _Stream([], log)
-
-        async def batches(size: int, within: float) -> AsyncIterator[list[_Event]]:
-            first = _Event(_Message(TOPIC, 0, 1, None, b"event-same"))
-            again = _Event(_Message(TOPIC, 0, 2, None, b"event-same"))
-            yield [first]
-            yield [again]
-
-        stream.noack_take = batches  # type: ignore[method-assign]
-        loop = asyncio.create_task(
-            runtime.run(
-                stream,  # type: ignore[arg-type]
-                _processor(worker.state, log),
-                lambda resources: None,
-                pipelined=True,
-            )
-        )
-        await asyncio.gather(loop, _open_gates(sink, loop))
-        return sink
-
-    sink = asyncio.run(go())
+    log, sink = _run([[(1, b"event-same")], [(2, b"event-same")]], pipelined=True)
     # Processed twice (the second time after the first batch's done marker was written),
     # sent once; both offsets acked.
     assert [entry for entry in log if entry[0] == "process"] == [
@@ -189,5 +139,5 @@ def test_an_event_again_in_the_next_batch_is_sent_once() -> None:
 
 
 def test_without_pipelining_a_batch_waits_for_the_last_to_finish() -> None:
-    log, _ = _run([[1, 2], [3, 4]], pipelined=False)
+    log, _ = _run(_values([[1, 2], [3, 4]]), pipelined=False)
     assert _index(log, ("ack", 2)) < _index(log, ("process", [3, 4]))
