@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 
 from bench.harness import Recorder, bench_stack, produce_all
 from bench.load import APPLICATIONS, Load
+from bench.probes import wait_processed
 from bench.results_io import RESULTS_DIR, write_result
 from bench.stats import rate_of
 from greencredit.agents.face_check import FaceChecker
@@ -77,10 +78,11 @@ def _throughput(events: int, share: float, photos: list[bytes], threads: int = 1
         ).start()
         try:
             worker.wait_assigned(90)
-            seen = recorder.collect(events, 900)
+            # The worker's counter says when; the decisions are read after (see Recorder).
+            wait_processed(lambda: [worker.health()], APPLICATIONS, events, 900, worker.alive)
         finally:
             worker.stop()
-            recorder.close()
+        seen = recorder.collect(events, 120)
     if seen < events:
         raise RuntimeError(f"decided {seen} of {events} applications in 900 s")
     return {

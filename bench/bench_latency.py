@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Bench, Recorder, bench_stack, start_passthrough, stop_process
-from bench.load import Load
+from bench.load import APPLICATIONS, Load
 from bench.offer import Offer, by_decision, by_value, measure_loads
 from bench.plots import plot_latency
+from bench.probes import wait_processed
 from bench.results_io import RESULTS_DIR, write_result
-from greencredit.infra.worker_process import WorkerProcess
+from greencredit.infra.embedded import free_port
+from greencredit.infra.worker_process import WorkerProcess, health_page
 from greencredit.streams.codec import AvroCodec
 
 __all__ = ["crossing", "main", "passthrough_latency", "pipeline_latency"]
@@ -35,13 +37,18 @@ def passthrough_latency(
 ) -> list[dict[str, Any]]:
     """The bare passthrough's latency per load, on topics of its own."""
     recorder = Recorder(bench.endpoints.kafka, PASS_OUT, from_end=True)
-    proc = start_passthrough(bench, "passthrough", PASS_IN, PASS_OUT)
-    offer = Offer(bench.endpoints.kafka, load, recorder, PASS_IN, by_value)
+    port = free_port()
+    proc = start_passthrough(bench, "passthrough", PASS_IN, PASS_OUT, port)
+
+    def finished(total: int, timeout: float) -> None:
+        alive = lambda: proc.poll() is None  # noqa: E731
+        wait_processed(lambda: [health_page(port)], PASS_IN, total, timeout, alive)
+
+    offer = Offer(bench.endpoints.kafka, load, recorder, PASS_IN, by_value, finished)
     try:
         return measure_loads(offer, loads, seconds)
     finally:
         stop_process(proc)
-        recorder.close()
 
 
 def pipeline_latency(
@@ -54,14 +61,17 @@ def pipeline_latency(
     """
     recorder = Recorder(bench.endpoints.kafka, DECISIONS, from_end=True)
     worker = WorkerProcess(bench.endpoints, bench.work, "bench-latency-worker").start()
-    codec = AvroCodec()
-    offer = Offer(bench.endpoints.kafka, load, recorder, None, by_decision(codec), first_customer)
+
+    def finished(total: int, timeout: float) -> None:
+        wait_processed(lambda: [worker.health()], APPLICATIONS, total, timeout, worker.alive)
+
+    match = by_decision(AvroCodec())
+    offer = Offer(bench.endpoints.kafka, load, recorder, None, match, finished, first_customer)
     try:
         worker.wait_assigned(90)
         return measure_loads(offer, loads, seconds)
     finally:
         worker.stop()
-        recorder.close()
 
 
 def crossing(points: list[dict[str, Any]], threshold_ms: float = THRESHOLD_MS) -> dict[str, Any]:

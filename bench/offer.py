@@ -25,7 +25,11 @@ Match = Callable[[PacedRun, list[tuple[bytes, int]]], list[float]]
 
 
 class Offer:
-    """Offers loads to one consumer and matches its outputs to what was sent."""
+    """Offers loads to one consumer and matches its outputs to what was sent.
+
+    `finished(total, timeout)` returns once the consumer finished `total` inputs in all
+    (raising when it does not in time).
+    """
 
     def __init__(
         self,
@@ -34,10 +38,12 @@ class Offer:
         recorder: Recorder,
         topic: str | None,
         match: Match,
+        finished: Callable[[int, float], None],
         first_customer: int = 0,
     ) -> None:
         self.kafka, self.load, self.recorder, self.topic = kafka, load, recorder, topic
         self.match = match
+        self.finished = finished
         self.next_n = first_customer
         self.expected = 0
 
@@ -51,8 +57,10 @@ class Offer:
         count = len(paced.scheduled_by_id)
         self.next_n += count
         self.expected += count
-        # Drain: at most a minute plus the time a slow pipeline (200/s) would need.
-        seen = self.recorder.collect(self.expected, 60 + count / 200)
+        # Drain: at most a minute plus the time a slow pipeline (200/s) would need. The app
+        # under test's own counter says when; its outputs are read after (see Recorder).
+        self.finished(self.expected, 60 + count / 200)
+        seen = self.recorder.collect(self.expected, 60)
         return paced, self.recorder.messages[start:seen], count
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from bench.stats import Sample
 from greencredit.infra.worker_process import health_page
 
-__all__ = ["CpuSampler", "HealthPoller", "process_tree_cpu", "processed"]
+__all__ = ["CpuSampler", "HealthPoller", "process_tree_cpu", "processed", "wait_processed"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -134,6 +134,30 @@ class HealthPoller(_Sampler):
                 raise RuntimeError("the process under test exited")
             time.sleep(0.1)
         raise RuntimeError(f"counter at {self.last()} of {total} after {timeout:.0f} s")
+
+
+def wait_processed(
+    pages: Callable[[], list[dict[str, Any] | None]],
+    topic: str,
+    total: int,
+    timeout: float,
+    alive: Callable[[], bool],
+) -> None:
+    """Until the processes' pages together count `total` messages of `topic` finished.
+
+    Raise if a process dies or time runs out. Polls every 200 ms; a silent page counts 0.
+    """
+    pick = processed(topic)
+    deadline = time.monotonic() + timeout
+    done = 0.0
+    while time.monotonic() < deadline:
+        done = sum(pick(page) for page in pages() if page is not None)
+        if done >= total:
+            return
+        if not alive():
+            raise RuntimeError("the process under test exited")
+        time.sleep(0.2)
+    raise RuntimeError(f"{done:.0f} of {total} {topic} messages finished after {timeout:.0f} s")
 
 
 def processed(topic: str) -> Callable[[dict[str, Any]], float]:

@@ -2,9 +2,10 @@
 
 The workers join first (all partitions assigned,
 none idle), a warm-up batch is decided, then the measured applications are produced at
-once and the rate is read from the decisions' timestamps. On a 2-core box the workers
-share the cores with the broker, Redis and the recorder, so this shows the overhead of a
-second worker more than its gain; on a box with spare cores it shows the gain.
+once and the rate is read from the decisions' timestamps (read once the workers' counters
+say they are done). On a 2-core box the workers share the cores with the broker and Redis,
+so this shows the overhead of a second worker more than its gain; on a box with spare cores
+it shows the gain.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from bench.harness import Bench, Recorder, produce_all
 from bench.load import APPLICATIONS, Load
+from bench.probes import wait_processed
 from bench.stats import rate_of
 from greencredit.infra.worker_process import WorkerProcess
 from greencredit.streams.topics import topic
@@ -49,22 +51,29 @@ def measure_workers(
     the partitions (and decided a warm-up); decisions per second from their timestamps.
     """
     partitions = topic(APPLICATIONS).partitions
-    recorder = Recorder(bench.endpoints.kafka, DECISIONS, from_end=True)
     workers = [
         WorkerProcess(bench.endpoints, bench.work, f"bench-scaling-{count}-{i}").start()
         for i in range(count)
     ]
+
+    def pages() -> list[dict[str, Any] | None]:
+        return [w.health() for w in workers]
+
+    def alive() -> bool:
+        return all(w.alive() for w in workers)
+
     try:
         for worker in workers:
             worker.wait_assigned(90)
         _wait_balanced(workers, partitions)
         produce_all(bench.endpoints.kafka, load.applications(WARM_UP, first_customer))
-        if recorder.collect(WARM_UP, 120) < WARM_UP:
-            raise RuntimeError("the warm-up applications were not decided")
-        # Encoded before the clock matters.
+        wait_processed(pages, APPLICATIONS, WARM_UP, 120, alive)
+        # Encoded before the clock matters; the recorder keeps only what follows the warm-up.
         batch = list(load.applications(events, first_customer + WARM_UP))
+        recorder = Recorder(bench.endpoints.kafka, DECISIONS, from_end=True)
         produce_all(bench.endpoints.kafka, batch)
-        seen = recorder.collect(WARM_UP + events, 900)
+        # Wait on the workers' counters; the decisions are read afterwards (Recorder).
+        wait_processed(pages, APPLICATIONS, WARM_UP + events, 900, alive)
         shares = [
             ((w.health() or {}).get("processed_by_topic") or {}).get(APPLICATIONS, 0)
             for w in workers
@@ -72,11 +81,11 @@ def measure_workers(
     finally:
         for worker in workers:
             worker.stop()
-        recorder.close()
-    if seen < WARM_UP + events:
-        raise RuntimeError(f"{count} worker(s) decided {seen - WARM_UP} of {events} in 900 s")
+    seen = recorder.collect(events, 120)
+    if seen < events:
+        raise RuntimeError(f"{count} worker(s) decided {seen} of {events}")
     return {
         "workers": count,
-        "decisions_per_second": round(rate_of(ts for _, ts in recorder.messages[WARM_UP:])),
+        "decisions_per_second": round(rate_of(ts for _, ts in recorder.messages)),
         "applications_per_worker_with_warm_up": shares,
     }

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from bench.harness import Bench, Recorder, start_passthrough, stop_process
-from bench.probes import CpuSampler, HealthPoller, processed
+from bench.probes import CpuSampler, HealthPoller, processed, wait_processed
 from bench.stats import counter_rate, cpu_in_window, cpu_per_event, idle_since, rate_of
 from greencredit.infra.embedded import free_port
 from greencredit.infra.worker_process import WorkerProcess
@@ -31,6 +31,7 @@ __all__ = [
     "worker_stage",
 ]
 
+APPLICATIONS = topics.LOAN_APPLICATIONS.name
 DECISIONS = topics.DECISIONS.name
 DISBURSEMENTS = topics.DISBURSEMENTS.name
 TIMEOUT_S = 900.0
@@ -60,13 +61,13 @@ def passthrough_stage(
     cpu = CpuSampler(proc.pid).start()
     poller = HealthPoller(port, processed(source)).start()
     try:
-        seen = recorder.collect(count, TIMEOUT_S) if recorder else count
         poller.wait_for(count, TIMEOUT_S, lambda: proc.poll() is None)
     finally:
         polls, cpu_samples = poller.stop(), cpu.stop()
         stop_process(proc)
-        if recorder:
-            recorder.close()
+    # Read once the stage is over (see Recorder): the copies were acknowledged before
+    # the counter moved.
+    seen = recorder.collect(count, 120) if recorder else count
     if seen < count:
         raise RuntimeError(f"{stage} of {source} copied {seen} of {count}")
     counter = counter_rate(polls, count)
@@ -123,16 +124,16 @@ def worker_applications(bench: Bench, count: int, warm_up: int) -> dict[str, Any
     assert worker.proc is not None
     cpu = CpuSampler(worker.proc.pid).start()
     try:
-        seen = decisions.collect(count, TIMEOUT_S)
+        # Wait on the worker's own counter; the decisions are read afterwards (Recorder).
+        wait_processed(lambda: [worker.health()], APPLICATIONS, count, TIMEOUT_S, worker.alive)
+        seen = decisions.collect(count, 120)
         stamps = [ts for _, ts in decisions.messages]
         idle = _wait_idle(cpu, max(stamps) / 1000 if stamps else time.time())
         page = worker.health() or {}
-        disbursed.collect(10**9, 2.0)  # what the stage emitted; two seconds to read it
+        disbursed.collect(10**9, 120, quiet_s=2.0)  # what the stage emitted
     finally:
         cpu_samples = cpu.stop()
         worker.stop()
-        decisions.close()
-        disbursed.close()
     if seen < count:
         raise RuntimeError(f"the worker decided {seen} of {count} applications")
     opened = (page.get("processed_by_topic") or {}).get(DISBURSEMENTS, 0)
