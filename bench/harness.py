@@ -33,6 +33,7 @@ __all__ = [
     "Recorder",
     "bench_stack",
     "bulk_producer",
+    "end_offsets",
     "produce_all",
     "send_paced",
     "start_passthrough",
@@ -169,6 +170,18 @@ def send_paced(
     producer.flush(60)
     run.achieved_rate = (count - 1) / (last - first) if last > first else 0.0
     return run
+
+
+def end_offsets(kafka: str, topic: str) -> int:
+    """The sum of the topic's partitions' end offsets (high watermarks)."""
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": "bench-end-offsets"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in meta.partitions
+        )
+    finally:
+        consumer.close()
 
 
 class Recorder:

@@ -7,10 +7,11 @@ How each rate is computed (the same for the passthrough and the worker where bot
 - "counter": from 100 ms polls of the process's GET /health/ `processed_by_topic` (input
   messages finished: processed and their outputs acknowledged), between the first poll that
   saw work done and the last that saw work left (bench/stats.py counter_rate). Used for
-  every topic: the worker writes a fraud alert only above threshold, so its outputs cannot
-  time transactions.
-- "outputs": first to last output record's Kafka timestamp (bench/stats.py rate_of): the
-  passthrough's copies, the worker's decisions. Used for applications, as in earlier runs.
+  every topic and both sides: the worker writes a fraud alert only above threshold, so its
+  outputs cannot time transactions.
+- "outputs": first to last decision's Kafka timestamp (bench/stats.py rate_of), read after
+  the stage: the worker's applications only, as a cross-check (and the CPU window).
+Nothing reads an output topic while a stage runs (see Recorder in bench/harness.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.harness import Bench, Recorder, start_passthrough, stop_process
-from bench.probes import CpuSampler, HealthPoller, processed, wait_processed
+from bench.harness import Bench, Recorder, end_offsets, start_passthrough, stop_process
+from bench.probes import CpuSampler, HealthPoller, processed
 from bench.stats import counter_rate, cpu_in_window, cpu_per_event, idle_since, rate_of
 from greencredit.infra.embedded import free_port
 from greencredit.infra.worker_process import WorkerProcess
@@ -48,13 +49,14 @@ def passthrough_stage(
 ) -> dict[str, Any]:
     """The bare Faust app (`client` "rdkafka": the librdkafka loop) reads `count` messages.
 
-    "passthrough" copies each to a sink (timed by its counter and by the copies'
-    timestamps); "consume" writes nothing (timed by its counter). Each `run` is a consumer
+    "passthrough" copies each to a sink; "consume" writes nothing. Timed by the process's
+    counter. The copies are counted by the sink's end offsets, not read: reading them
+    costs the shared broker more than the copying (see Recorder). Each `run` is a consumer
     group of its own, so a second run reads the same messages again.
     """
     copies = stage != "consume"
     sink = f"bench.{name}-out"
-    recorder = Recorder(bench.endpoints.kafka, sink, from_end=True) if copies else None
+    before = end_offsets(bench.endpoints.kafka, sink) if copies else 0
     port = free_port()
     group = f"bench-{client}-{stage}-{name}-{run}"
     proc = start_passthrough(bench, stage, source, sink, port, group, client)
@@ -65,19 +67,25 @@ def passthrough_stage(
     finally:
         polls, cpu_samples = poller.stop(), cpu.stop()
         stop_process(proc)
-    # Read once the stage is over (see Recorder): the copies were acknowledged before
-    # the counter moved.
-    seen = recorder.collect(count, 120) if recorder else count
-    if seen < count:
-        raise RuntimeError(f"{stage} of {source} copied {seen} of {count}")
+    if copies:
+        copied = _copies_since(bench.endpoints.kafka, sink, before, count)
+        if copied < count:
+            raise RuntimeError(f"{stage} of {source} copied {copied} of {count}")
     counter = counter_rate(polls, count)
-    result = {
+    return {
         "counter_events_per_second": round(counter["events_per_second"]),
         "cpu_us_per_event": cpu_in_window(cpu_samples, counter),
     }
-    if recorder:
-        result["outputs_events_per_second"] = round(rate_of(ts for _, ts in recorder.messages))
-    return result
+
+
+def _copies_since(kafka: str, sink: str, before: int, count: int, wait_s: float = 30.0) -> int:
+    """Records added to `sink` since `before` (Tansu's end offsets lag the acks a little)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        copied = end_offsets(kafka, sink) - before
+        if copied >= count or time.monotonic() > deadline:
+            return copied
+        time.sleep(0.5)
 
 
 def worker_stage(bench: Bench, source: str, count: int, name: str) -> dict[str, Any]:
@@ -113,7 +121,8 @@ def _wait_idle(cpu: CpuSampler, after: float, timeout: float = 60.0) -> dict[str
 def worker_applications(bench: Bench, count: int, warm_up: int) -> dict[str, Any]:
     """One worker decides `count` pre-loaded applications: rate, and CPU until it is idle.
 
-    Rate: decisions' timestamps, first to last. CPU: the worker's process tree (/proc
+    Rate: the worker's counter (as the passthrough's); the decisions' timestamps, first to
+    last, as a cross-check. CPU: the worker's process tree (/proc
     utime + stime, children included) from decision number `warm_up` until the worker
     went idle after its last decision, so opening the loans of the disbursed applications
     is inside, wherever the worker does it; divided by the decisions after the warm-up.
@@ -123,21 +132,24 @@ def worker_applications(bench: Bench, count: int, warm_up: int) -> dict[str, Any
     worker = WorkerProcess(bench.endpoints, bench.work, "bench-applications-worker").start()
     assert worker.proc is not None
     cpu = CpuSampler(worker.proc.pid).start()
+    poller = HealthPoller(worker.port, processed(APPLICATIONS)).start()
     try:
         # Wait on the worker's own counter; the decisions are read afterwards (Recorder).
-        wait_processed(lambda: [worker.health()], APPLICATIONS, count, TIMEOUT_S, worker.alive)
+        poller.wait_for(count, TIMEOUT_S, worker.alive)
         seen = decisions.collect(count, 120)
         stamps = [ts for _, ts in decisions.messages]
         idle = _wait_idle(cpu, max(stamps) / 1000 if stamps else time.time())
         page = worker.health() or {}
         disbursed.collect(10**9, 120, quiet_s=2.0)  # what the stage emitted
     finally:
+        polls = poller.stop()
         cpu_samples = cpu.stop()
         worker.stop()
     if seen < count:
         raise RuntimeError(f"the worker decided {seen} of {count} applications")
     opened = (page.get("processed_by_topic") or {}).get(DISBURSEMENTS, 0)
     return {
+        "counter_events_per_second": round(counter_rate(polls, count)["events_per_second"]),
         "outputs_events_per_second": round(rate_of(stamps)),
         "cpu": {
             **cpu_per_event(cpu_samples, stamps, warm_up, idle["at"]),
