@@ -172,14 +172,34 @@ def send_paced(
     return run
 
 
-def end_offsets(kafka: str, topic: str) -> int:
-    """The sum of the topic's partitions' end offsets (high watermarks)."""
-    consumer = Consumer({"bootstrap.servers": kafka, "group.id": "bench-end-offsets"})
+def end_offsets(kafka: str, topic: str, quiet_s: float = 1.0) -> int:
+    """The sum of the topic's partitions' end offsets (the next offset to be written).
+
+    Tansu reports a partition's end as its last batch's base offset + 1 (see
+    infra/audit_head.py), so each partition is read from there to its true end: one small
+    fetch per partition, not the topic.
+    """
+    consumer = Consumer(
+        {"bootstrap.servers": kafka, "group.id": "bench-end-offsets"}
+        | {"enable.auto.commit": False, "fetch.wait.max.ms": 10}
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in meta.partitions
-        )
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+            for p in meta.partitions
+        }
+        consumer.assign([TopicPartition(topic, p, max(end - 1, 0)) for p, end in ends.items()])
+        last = time.monotonic()
+        while time.monotonic() - last < quiet_s:
+            batch = consumer.consume(1000, 0.2)
+            if batch:
+                last = time.monotonic()
+            for message in batch:
+                offset, partition = message.offset(), message.partition()
+                if message.error() is None and offset is not None and partition is not None:
+                    ends[partition] = max(ends[partition], offset + 1)
+        return sum(ends.values())
     finally:
         consumer.close()
 
