@@ -172,7 +172,7 @@ def send_paced(
     return run
 
 
-def end_offsets(kafka: str, topic: str, quiet_s: float = 1.0) -> int:
+def end_offsets(kafka: str, topic: str, quiet_s: float = 1.0, timeout_s: float = 60.0) -> int:
     """The sum of the topic's partitions' end offsets (the next offset to be written).
 
     Tansu reports a partition's end as its last batch's base offset + 1 (see
@@ -190,8 +190,14 @@ def end_offsets(kafka: str, topic: str, quiet_s: float = 1.0) -> int:
             for p in meta.partitions
         }
         consumer.assign([TopicPartition(topic, p, max(end - 1, 0)) for p, end in ends.items()])
+        # Each partition's last reported batch must arrive (a busy broker may take a while
+        # to answer the first fetch); then whatever follows it until the topic is quiet.
+        unseen = {p for p, end in ends.items() if end > 0}
+        deadline = time.monotonic() + timeout_s
         last = time.monotonic()
-        while time.monotonic() - last < quiet_s:
+        while unseen or time.monotonic() - last < quiet_s:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: partitions {sorted(unseen)} not read in time")
             batch = consumer.consume(1000, 0.2)
             if batch:
                 last = time.monotonic()
@@ -199,6 +205,7 @@ def end_offsets(kafka: str, topic: str, quiet_s: float = 1.0) -> int:
                 offset, partition = message.offset(), message.partition()
                 if message.error() is None and offset is not None and partition is not None:
                     ends[partition] = max(ends[partition], offset + 1)
+                    unseen.discard(partition)
         return sum(ends.values())
     finally:
         consumer.close()
