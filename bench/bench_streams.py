@@ -75,8 +75,8 @@ HOW = {
         "Both read the same pre-loaded events (own consumer groups). Rate from 100 ms polls of"
         " the process's /health/ processed_by_topic (messages processed and their outputs"
         " acknowledged): count difference / time difference between the first poll that saw"
-        " work done and the last that saw work left. The passthrough's copies are counted by"
-        " the sink topic's end offsets; no output topic is read while a stage runs."
+        " work done and the last that saw work left. The passthrough counts a message once"
+        " its copy is acknowledged; no output topic is read while a stage runs."
     )
     + _BRACKET,
     "consume": (

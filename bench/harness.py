@@ -33,7 +33,6 @@ __all__ = [
     "Recorder",
     "bench_stack",
     "bulk_producer",
-    "end_offsets",
     "produce_all",
     "send_paced",
     "start_passthrough",
@@ -170,45 +169,6 @@ def send_paced(
     producer.flush(60)
     run.achieved_rate = (count - 1) / (last - first) if last > first else 0.0
     return run
-
-
-def end_offsets(kafka: str, topic: str, quiet_s: float = 1.0, timeout_s: float = 60.0) -> int:
-    """The sum of the topic's partitions' end offsets (the next offset to be written).
-
-    Tansu reports a partition's end as its last batch's base offset + 1 (see
-    infra/audit_head.py), so each partition is read from there to its true end: one small
-    fetch per partition, not the topic.
-    """
-    consumer = Consumer(
-        {"bootstrap.servers": kafka, "group.id": "bench-end-offsets"}
-        | {"enable.auto.commit": False, "fetch.wait.max.ms": 10}
-    )
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
-            for p in meta.partitions
-        }
-        consumer.assign([TopicPartition(topic, p, max(end - 1, 0)) for p, end in ends.items()])
-        # Each partition's last reported batch must arrive (a busy broker may take a while
-        # to answer the first fetch); then whatever follows it until the topic is quiet.
-        unseen = {p for p, end in ends.items() if end > 0}
-        deadline = time.monotonic() + timeout_s
-        last = time.monotonic()
-        while unseen or time.monotonic() - last < quiet_s:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{topic}: partitions {sorted(unseen)} not read in time")
-            batch = consumer.consume(1000, 0.2)
-            if batch:
-                last = time.monotonic()
-            for message in batch:
-                offset, partition = message.offset(), message.partition()
-                if message.error() is None and offset is not None and partition is not None:
-                    ends[partition] = max(ends[partition], offset + 1)
-                    unseen.discard(partition)
-        return sum(ends.values())
-    finally:
-        consumer.close()
 
 
 class Recorder:
