@@ -23,6 +23,7 @@ from fastavro.validation import validate
 from greencredit.settings import Settings
 
 from .audit import GENESIS_HASH, NotChained, check_chain_layout, schema_fingerprint, seal_body
+from .avro_writer import Unsupported, Writer, compile_writer
 from .catalog import (
     ManifestSchemaIds,
     RegistrySchemaIds,
@@ -65,6 +66,7 @@ class AvroCodec:
         self.catalog = catalog or SchemaCatalog()
         self.ids: SchemaIds = ids or ManifestSchemaIds(self.catalog)
         self._fingerprints: dict[int, bytes] = {}
+        self._writers: dict[tuple[str, int], Writer | None] = {}
         # The audit rule reads the chain fields from the end of the bytes: refuse to start
         # with a schema, current or historical, that would make every hash meaningless.
         audited = {spec.schema for spec in AUDITED_TOPICS}
@@ -81,7 +83,7 @@ class AvroCodec:
         builders are tested with validation on): the Avro writer still refuses wrong
         types, but the full schema walk, about two thirds of the cost, is skipped.
         """
-        return self._write(topic_name, dict(record), validate)[0].getvalue()
+        return bytes(self._write(topic_name, dict(record), validate)[0])
 
     def encode_sealed(
         self,
@@ -104,29 +106,45 @@ class AvroCodec:
             validate,
         )
         fingerprint = self.fingerprint(schema_id)
-        with buffer.getbuffer() as view:
+        with memoryview(buffer) as view:
             try:
                 record_hash = seal_body(view[_HEADER.size :], fingerprint, prev_hash)
             except NotChained as exc:
                 raise InvalidEvent(f"cannot seal a {topic_name} record: {exc}") from None
-        return buffer.getvalue(), record_hash
+        return bytes(buffer), record_hash
 
     def _write(
         self, topic_name: str, record: dict[str, Any], validate: bool
-    ) -> tuple[io.BytesIO, int]:
+    ) -> tuple[bytearray, int]:
         spec = topic(topic_name)
         schema = self.catalog.reader(spec.schema)
         if validate:
             check_record(schema.parsed, record)
         schema_id = self.ids.id_for(f"{spec.name}-value", schema)
-        buffer = io.BytesIO()
-        buffer.write(_HEADER.pack(MAGIC_BYTE, schema_id))
+        header = _HEADER.pack(MAGIC_BYTE, schema_id)
+        writer = self._writer(schema)
+        if writer is not None:
+            buffer = bytearray(header)
+            try:
+                writer(record, buffer)
+                return buffer, schema_id
+            except Unsupported:
+                pass  # not exactly the types the schema names: fastavro decides
+        stream = io.BytesIO()
+        stream.write(header)
         try:
-            fastavro.schemaless_writer(buffer, schema.parsed, record)
+            fastavro.schemaless_writer(stream, schema.parsed, record)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             # The writer's messages can quote field values: keep only the error type.
             raise InvalidEvent(f"record does not fit {spec.schema}: {type(exc).__name__}") from None
-        return buffer, schema_id
+        return bytearray(stream.getbuffer()), schema_id
+
+    def _writer(self, schema: SchemaVersion) -> Writer | None:
+        """The compiled writer of this schema version (None: fastavro writes it)."""
+        key = (schema.name, schema.version)
+        if key not in self._writers:
+            self._writers[key] = compile_writer(schema.parsed)
+        return self._writers[key]
 
     def reheader(self, topic_name: str, data: bytes) -> bytes:
         """The same Avro body under the schema id `topic_name` is written with.
