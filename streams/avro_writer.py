@@ -51,12 +51,21 @@ def _varint(n: int) -> bytes:
 
 _SMALL_OFFSET = 1 << 13
 _SMALL = [_varint(i - _SMALL_OFFSET) for i in range(2 * _SMALL_OFFSET)]
+# Larger numbers repeat too (an annuity's instalment amount, the due dates' day numbers):
+# remembered up to a bound, so a worker's memory for them stays small.
+_SEEN: dict[int, bytes] = {}
+_SEEN_MAX = 1 << 16
 
 
 def _long_bytes(n: int) -> bytes:
     if -_SMALL_OFFSET <= n < _SMALL_OFFSET:
         return _SMALL[n + _SMALL_OFFSET]
-    return _varint(n)
+    encoded = _SEEN.get(n)
+    if encoded is None:
+        encoded = _varint(n)
+        if len(_SEEN) < _SEEN_MAX:
+            _SEEN[n] = encoded
+    return encoded
 
 
 def _integer(bounds: tuple[int, int]) -> Writer:
@@ -289,9 +298,46 @@ def _compile_record(schema: Mapping[str, Any], named: dict[str, Writer]) -> Writ
         if writer is None:
             return None
         fields.append((field["name"], writer))
-    writer = _record(fields)
+    kinds = [_INTEGER_KINDS.get(id(w)) for _, w in fields]
+    if all(kind is not None for kind in kinds):
+        writer = _integer_record([name for name, _ in fields], kinds)
+    else:
+        writer = _record(fields)
     named[schema["name"]] = writer
     return writer
+
+
+_INT, _LONG, _DATE = 0, 1, 2
+_INTEGER_KINDS = {id(_PRIMITIVES["int"]): _INT, id(_PRIMITIVES["long"]): _LONG, id(_date): _DATE}
+
+
+def _integer_record(names: list[str], kinds: list[int | None]) -> Writer:
+    """A record of ints, longs and dates (an instalment): one loop, no call per field."""
+    fields = list(zip(names, kinds, strict=True))
+    int_low, int_high = _INT_RANGE
+    long_low, long_high = _LONG_RANGE
+
+    def write(value: Any, out: bytearray) -> None:
+        if type(value) is not dict:
+            raise Unsupported
+        for name, kind in fields:
+            number = value.get(name, value)  # the record itself stands for "missing"
+            if type(number) is int:
+                if kind == _LONG:
+                    if not long_low <= number <= long_high:
+                        raise Unsupported
+                elif not int_low <= number <= int_high:
+                    raise Unsupported
+            elif kind == _DATE and type(number) is date:
+                number = number.toordinal() - _EPOCH_ORDINAL
+            else:
+                raise Unsupported
+            if -_SMALL_OFFSET <= number < _SMALL_OFFSET:
+                out += _SMALL[number + _SMALL_OFFSET]
+            else:
+                out += _SEEN.get(number) or _long_bytes(number)
+
+    return write
 
 
 def compile_writer(parsed_schema: Mapping[str, Any]) -> Writer | None:

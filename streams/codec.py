@@ -204,7 +204,9 @@ class AvroCodec:
         body = io.BytesIO(data)
         body.seek(_HEADER.size)
         try:
-            value = fastavro.schemaless_reader(body, writer.parsed, reader.parsed)
+            # The same version needs no schema resolution (it gives the same record).
+            resolve = None if reader is writer else reader.parsed
+            value = fastavro.schemaless_reader(body, writer.parsed, resolve)
         except (EOFError, StopIteration, struct.error) as exc:
             raise TruncatedBody(
                 f"Avro body ends early for {writer.name} v{writer.version} "
