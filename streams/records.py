@@ -8,6 +8,7 @@ behaviour signals, delinquency escalations, model health and dead letters.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ __all__ = [
     "fraud_alert_record",
     "model_health_record",
     "output_event_id",
+    "uuid5_text",
 ]
 
 OUTPUT_NAMESPACE = uuid.UUID("2b4b8f0e-6a57-4c1e-9d0f-7f3c1a5e9b42")
@@ -45,7 +47,23 @@ OUTPUT_NAMESPACE = uuid.UUID("2b4b8f0e-6a57-4c1e-9d0f-7f3c1a5e9b42")
 
 def output_event_id(kind: str, source_event_id: str) -> str:
     """Deterministic id of the `kind` output derived from one input event."""
-    return str(uuid.uuid5(OUTPUT_NAMESPACE, f"{kind}:{source_event_id}"))
+    return uuid5_text(_OUTPUT_NAMESPACE_BYTES, f"{kind}:{source_event_id}")
+
+
+_OUTPUT_NAMESPACE_BYTES = OUTPUT_NAMESPACE.bytes
+
+
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """str(uuid.uuid5(UUID(bytes=namespace), name)), without building UUID objects.
+
+    Called two or three times per application: the UUID class's checks cost ~8 us a
+    call here, the hash itself ~1.
+    """
+    digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])  # noqa: S324 - RFC 4122 v5
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def decision_record(

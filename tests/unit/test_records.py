@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from greencredit.models.monitoring import ModelMonitor, MonitorConfig, observe_scores
 from greencredit.streams.codec import AvroCodec
-from greencredit.streams.records import model_health_record, output_event_id
+from greencredit.streams.records import model_health_record, output_event_id, uuid5_text
 
 
 def test_output_ids_are_deterministic_per_kind():
@@ -57,3 +60,8 @@ def test_the_face_alert_encodes():
     codec = AvroCodec()
     alert = fraud_alert_record("FACE", txn, 0.99, [("FACE_BLACKLIST_HIT", 0.99)], now)
     assert codec.decode(codec.encode("greencredit.fraud-alerts", alert)).value["source"] == "FACE"
+
+
+@given(st.uuids(), st.text(max_size=60))
+def test_uuid5_text_is_uuid5(namespace: uuid.UUID, name: str) -> None:
+    assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
