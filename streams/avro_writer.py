@@ -259,7 +259,7 @@ def _compile(schema: Any, named: dict[str, Writer]) -> Writer | None:
         return None
     kind, logical = schema.get("type"), schema.get("logicalType")
     if logical is not None:
-        return _LOGICAL.get((kind, logical))
+        return _LOGICAL.get((str(kind), str(logical)))
     if kind == "record":
         return _compile_record(schema, named)
     if kind == "enum":
