@@ -18,11 +18,11 @@ from greencredit.streams.codec import AvroCodec
 from greencredit.streams.jsonform import from_json_form
 from greencredit.streams.topics import TOPICS, topic
 from tests.conftest import example_events
+from tests.factories import example, native
 
 CATALOG = SchemaCatalog()
 DECISION = CATALOG.reader("greencredit.v1.ApplicationDecision")
 DISBURSEMENT = CATALOG.reader("greencredit.v1.Disbursement")
-HASH = "0123456789abcdef" * 4
 CODEC = AvroCodec()
 
 
@@ -191,61 +191,10 @@ def test_varints_at_the_edges_of_the_small_table_and_of_long() -> None:
 
 
 def _decision(**changes: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "event_id": "e-1",
-        "tenant_id": "lender-a",
-        "occurred_at": datetime(2026, 12, 7, 20, 0, 0, 123456, tzinfo=UTC),
-        "schema_version": 2,
-        "application_event_id": "a-1",
-        "application_id": "app-1",
-        "customer_id": "c-1",
-        "decision": "APPROVE",
-        "score": 0.25,
-        "reasons": [{"code": "DTI", "contribution": 0.1}],
-        "indicators": {"fraud": 0.1, "credit": 0.2},
-        "features": {"income": 1.0, "dti": 0.3},
-        "model_versions": {"bp": "1", "lr": "2"},
-        "ahp_config_version": 3,
-        "lr_weight_adjustment": 0.0,
-        "approve_below": 0.4,
-        "applicant_ref": "id:abc",
-        "prev_hash": HASH,
-        "record_hash": HASH,
-    }
-    record.update(changes)
-    return record
+    """The shipped example decision (Avro-native), with `changes`."""
+    return {**native(DECISION.name, example("decision")), **changes}
 
 
 def _disbursement(**changes: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "event_id": "d-1",
-        "tenant_id": "lender-a",
-        "occurred_at": datetime(2026, 12, 7, tzinfo=UTC),
-        "schema_version": 1,
-        "loan_id": "loan-app-1",
-        "application_id": "app-1",
-        "customer_id": "c-1",
-        "decision_event_id": "e-1",
-        "amount_minor": 1_500_000,
-        "currency": "CNY",
-        "term_months": 2,
-        "annual_rate_bps": 450,
-        "rate_discount_bps": 0,
-        "purpose": DISBURSEMENT_PURPOSE,
-        "destination_account_masked": "**** **** **** 1234",
-        "schedule": [
-            {"number": 1, "due_date": date(2027, 1, 7), "amount_due_minor": 752_000},
-            {"number": 2, "due_date": date(2027, 2, 7), "amount_due_minor": 752_000},
-        ],
-        "funder_id": "green",
-        "co2e_avoided_kg": 12.5,
-        "prev_hash": HASH,
-        "record_hash": HASH,
-    }
-    record.update(changes)
-    return record
-
-
-DISBURSEMENT_PURPOSE = next(
-    f["type"]["symbols"][0] for f in DISBURSEMENT.raw["fields"] if f["name"] == "purpose"
-)
+    """The shipped example disbursement (Avro-native), with `changes`."""
+    return {**native(DISBURSEMENT.name, example("disbursement")), **changes}
