@@ -29,6 +29,7 @@ from greencredit.streams.masking import scrub_text
 
 from .batch import BatchResult, finish_batch, incoming_from_events
 from .engine import Engine
+from .heap import settle_heap
 from .messages import Incoming, Outgoing, dead_letter
 from .metrics import EngineMetrics
 from .resources import Resources
@@ -81,6 +82,8 @@ class Runtime:
                 await engine.start()
                 self._sink = KafkaSink(engine.kafka_config)
                 self._engine = engine
+                # The long-lived objects exist now: out of the collector's way (heap.py).
+                settle_heap(self.settings.worker_gc_young_threshold)
             return self._engine
 
     async def daily_tick(self) -> None:
