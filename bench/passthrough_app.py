@@ -6,7 +6,8 @@ decodes its Avro body (the engine's first step), so the gaps between the stages 
 engine are the costs of decoding and of everything after it; "consume" writes nothing,
 which is Faust's floor for a path such as transactions that mostly emits nothing.
 
-Like the worker, it serves GET /health/ with `processed_by_topic` (input messages whose
+Like the worker, it settles its heap once it is running (agents/heap.py,
+WORKER_GC_YOUNG_THRESHOLD) and serves GET /health/ with `processed_by_topic` (input messages whose
 copies the broker acknowledged), so a benchmark can time both the same way.
 """
 
@@ -17,7 +18,9 @@ from collections import Counter
 
 import faust
 
+from greencredit.agents.heap import settle_heap
 from greencredit.agents.kafka_compat import QuietWorker, bound_fetch_wait
+from greencredit.settings import get_settings
 from greencredit.streams.codec import AvroCodec
 
 STAGE = os.environ.get("BENCH_STAGE", "passthrough")
@@ -60,7 +63,13 @@ async def health(web, request):
 
 @app.agent(source)
 async def passthrough(stream):
+    # The engine's heap settings too (agents/heap.py), applied where the engine applies
+    # them: once, when the first batch arrives.
+    settled = False
     async for events in stream.take_events(256, within=0.005):
+        if not settled:
+            settle_heap(get_settings().worker_gc_young_threshold)
+            settled = True
         if STAGE == "decode":
             for e in events:
                 codec.decode(e.message.value)
