@@ -82,14 +82,16 @@ async def process_applications(
     """Turn a batch of raw application messages into outputs and bookkeeping."""
     now = now or datetime.now(UTC)
     result = BatchResult()
-    fresh = await _fresh_applications(deps, messages, now, result)
+    valid = _valid_applications(deps, messages, now, result)
+    # Velocity recorded and done markers read in one round trip; done ones drop out here.
+    fresh, velocities = await _record_fresh(deps, valid)
     if not fresh:
         return result
     applications = [a for _, a in fresh]
     result.occurred_at.update((a["event_id"], a["occurred_at"]) for a in applications)
     tenants = list(dict.fromkeys(a["tenant_id"] for a in applications))
     views = await deps.lenders.lender_views(tenants)
-    facts = await _gather_facts(deps, applications, views, result, now)
+    facts = await _gather_facts(deps, applications, velocities, views, result, now)
     known = await _decision_state(deps, views, applications, facts)
     facts = [
         replace(f, held_funder=known.held_funders.get(a["application_id"]))
@@ -106,26 +108,40 @@ async def process_applications(
     return result
 
 
-async def _fresh_applications(
+def _valid_applications(
     deps: ApplicationDeps, messages: Sequence[Incoming], now: datetime, result: BatchResult
 ) -> list[tuple[Incoming, dict[str, Any]]]:
-    """Decoded, valid applications not processed before (the rest become dead letters)."""
-    decoded: list[tuple[Incoming, dict[str, Any]]] = []
+    """Decoded applications within the contract's ranges (the rest become dead letters)."""
+    valid: list[tuple[Incoming, dict[str, Any]]] = []
     for message, application in deps.decoder.decode_all(messages, result.outputs):
         # Decodable but outside the contract's ranges: a dead letter, not a batch failure.
         problem = application_problem(application, now)
         if problem is None:
-            decoded.append((message, application))
+            valid.append((message, application))
         else:
             result.outputs.append(dead_letter(message, InvalidEvent(problem)))
-    if not decoded:
-        return []
-    ids = [app["event_id"] for _, app in decoded]
+    return valid
+
+
+async def _record_fresh(
+    deps: ApplicationDeps, valid: list[tuple[Incoming, dict[str, Any]]]
+) -> tuple[list[tuple[Incoming, dict[str, Any]]], list[ApplicationVelocity | None]]:
+    """The applications not processed before, with their velocity (recorded now).
+
+    Without the feature store nothing is known done: all are processed again (output ids
+    are deterministic), with no velocity (-> REVIEW with FEATURES_UNAVAILABLE).
+    """
+    if not valid:
+        return [], []
+    keys = [_keys(deps, a) for _, a in valid]
     try:
-        done = await deps.retry("done_among", lambda: deps.state.done_among(ids))
+        recorded = await deps.retry(
+            "record_applications", lambda: deps.features.record_new_applications(keys)
+        )
     except RedisUnavailable:
-        done = set()  # process again: output ids are deterministic
-    return [(m, a) for m, a in decoded if a["event_id"] not in done]
+        return valid, [None] * len(valid)
+    fresh = [(item, v) for item, v in zip(valid, recorded, strict=True) if v is not None]
+    return [item for item, _ in fresh], [v for _, v in fresh]
 
 
 def _keys(deps: ApplicationDeps, application: dict[str, Any]) -> ApplicationKeys:
@@ -143,18 +159,12 @@ def _keys(deps: ApplicationDeps, application: dict[str, Any]) -> ApplicationKeys
 async def _gather_facts(
     deps: ApplicationDeps,
     applications: list[dict[str, Any]],
+    velocities: list[ApplicationVelocity | None],
     views: dict[str, LenderView],
     result: BatchResult,
     now: datetime,
 ) -> list[ApplicationFacts]:
-    """Velocity and device state, then the face check (a blacklist match raises an alert)."""
-    try:
-        keys = [_keys(deps, a) for a in applications]
-        velocities: list[ApplicationVelocity | None] = list(
-            await deps.retry("record_applications", lambda: deps.features.record_applications(keys))
-        )
-    except RedisUnavailable:
-        velocities = [None] * len(applications)  # -> REVIEW with FEATURES_UNAVAILABLE
+    """The face check next to the velocity (a blacklist match raises an alert)."""
     thresholds: list[float | None] = [
         views[a["tenant_id"]].config.face_match_threshold for a in applications
     ]

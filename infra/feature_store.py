@@ -331,6 +331,17 @@ def _transaction_features(t: TransactionKeys, reply: bytes | str) -> Transaction
     )
 
 
+def _application_velocity(a: ApplicationKeys, reply: Any) -> ApplicationVelocity:
+    f = _fields(reply)
+    return ApplicationVelocity(
+        event_id=a.event_id,
+        device=WindowCounts(int(f[0]), int(f[1]), int(f[2])),
+        id_number=WindowCounts(int(f[3]), int(f[4]), int(f[5])),
+        phone=WindowCounts(int(f[6]), int(f[7]), int(f[8])),
+        device_state=_device_state(a.device_ref, f[9:]),
+    )
+
+
 class FeatureStore:
     """Async feature store over one Redis node; one EVALSHA per batch.
 
@@ -373,29 +384,36 @@ class FeatureStore:
 
         Counts include the application itself; the device state carries the distinct
         identities on the device in the last 30 days and the latest signal's flags.
+        Done markers are not looked at (see :meth:`record_new_applications`).
         """
+        return [v for v in await self._applications(batch, check_done=False) if v is not None]
+
+    async def record_new_applications(
+        self, batch: Sequence[ApplicationKeys]
+    ) -> list[ApplicationVelocity | None]:
+        """As :meth:`record_applications`, except for applications already done.
+
+        Those (processed to the end before: the engine state's done marker exists) get None
+        and change nothing; the lookup is in the same round trip.
+        """
+        return await self._applications(batch, check_done=True)
+
+    async def _applications(
+        self, batch: Sequence[ApplicationKeys], *, check_done: bool
+    ) -> list[ApplicationVelocity | None]:
         if not batch:
             return []
-        events: list[str] = []
+        events: list[str] = ["1" if check_done else "0"]
         for a in batch:
             events += [
                 a.event_id, str(epoch_ms(a.occurred_at)),
                 a.device_ref, a.id_ref, a.phone_ref, a.customer_id,
             ]  # fmt: skip
         replies = await self._run("applications", events)
-        out = []
-        for a, reply in zip(batch, replies, strict=True):
-            f = _fields(reply)
-            out.append(
-                ApplicationVelocity(
-                    event_id=a.event_id,
-                    device=WindowCounts(int(f[0]), int(f[1]), int(f[2])),
-                    id_number=WindowCounts(int(f[3]), int(f[4]), int(f[5])),
-                    phone=WindowCounts(int(f[6]), int(f[7]), int(f[8])),
-                    device_state=_device_state(a.device_ref, f[9:]),
-                )
-            )
-        return out
+        return [
+            _application_velocity(a, reply) if reply else None
+            for a, reply in zip(batch, replies, strict=True)
+        ]
 
     def mark_done_later(self, event_ids: Iterable[str]) -> None:
         """These transactions' outputs were acknowledged: mark them done with the next call.

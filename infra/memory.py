@@ -198,6 +198,14 @@ class MemoryFeatureStore:
             )
         return out
 
+    async def record_new_applications(
+        self, batch: Sequence[ApplicationKeys]
+    ) -> list[ApplicationVelocity | None]:
+        """As record_applications; None (nothing recorded) for applications already done."""
+        fresh = [a for a in batch if a.event_id not in self.done]
+        recorded = iter(await self.record_applications(fresh))
+        return [None if a.event_id in self.done else next(recorded) for a in batch]
+
     def mark_done_later(self, event_ids: Iterable[str]) -> None:
         """Mark done at once: the Redis store's next call writes them before it reads any."""
         self.done.update(event_ids)

@@ -168,6 +168,12 @@ class FeatureStoreProtocol(Protocol):
         """Record applications; each one's velocity (itself included) and device state."""
         ...
 
+    async def record_new_applications(
+        self, batch: Sequence[ApplicationKeys]
+    ) -> list[ApplicationVelocity | None]:
+        """As record_applications; None (nothing recorded) for applications already done."""
+        ...
+
     async def record_transactions(
         self, batch: Sequence[TransactionKeys]
     ) -> list[TransactionFeatures]:

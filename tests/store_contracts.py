@@ -177,6 +177,23 @@ async def transactions_already_done_are_skipped(stores: Stores) -> None:
     assert plain == first[0]
 
 
+async def applications_already_done_are_skipped(stores: Stores) -> None:
+    store = stores.features
+    one, two = app_keys(1, T0, id_number="i1"), app_keys(2, T0 + timedelta(minutes=1))
+    three = app_keys(3, T0 + timedelta(minutes=2), id_number="i3")
+    first = await store.record_new_applications([one, two])
+    assert [v is not None for v in first] == [True, True]
+    # The application path marks its inputs done with the batch's outcomes.
+    await stores.state.record_outcomes([], {}, [one.event_id])
+    again = await store.record_new_applications([one, two, three])
+    assert again[0] is None  # done: skipped, nothing recorded
+    assert again[1] == first[1]  # not done yet: recorded again, counted once
+    assert again[2] is not None and again[2].device == WindowCounts(3, 3, 3)  # 1, 2, 3 once each
+    # record_applications does not look at done markers (and still counts one once).
+    [plain] = await store.record_applications([one])
+    assert plain.device == first[0].device == WindowCounts(1, 1, 1)
+
+
 async def the_newest_device_signal_sets_the_flags(stores: Stores) -> None:
     store = stores.features
     late = signal_keys(2, T0 + timedelta(minutes=5), is_rooted=True, geo_country="cn")
@@ -370,6 +387,7 @@ CONTRACTS: tuple[Callable[[Stores], Awaitable[None]], ...] = (
     applications_count_by_event_time,
     transactions_see_their_history_before_them,
     transactions_already_done_are_skipped,
+    applications_already_done_are_skipped,
     the_newest_device_signal_sets_the_flags,
     engine_state_keeps_its_promises,
     funding_is_reserved_once_within_capacity,

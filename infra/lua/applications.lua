@@ -1,11 +1,15 @@
 -- Record a batch of loan applications in the velocity windows and return, per application,
 -- one string: "device 1h 24h 7d, id 1h 24h 7d, phone 1h 24h 7d, device_state(...)"
--- (space-separated, no commas).
--- Event fields (stride 6): event_id, ts (epoch ms), device_ref, id_ref, phone_ref, customer_id.
+-- (space-separated, no commas), or '' for an application already processed to the end (its
+-- done marker exists; only looked up when check_done is '1': nothing is written for it).
+-- After the settings: check_done ('1'/'0'), then the event fields (stride 6): event_id,
+-- ts (epoch ms), device_ref, id_ref, phone_ref, customer_id.
 -- Idempotent without a marker: every write is ZADD NX / GT at the event's own time.
 
-local results = {}
-for i = first_event, #ARGV, 6 do
+local done_prefix = prefix .. 'done:'
+local check_done = ARGV[first_event] == '1'
+
+local function record(i)
   local event_id, b = ARGV[i], bounds(tonumber(ARGV[i + 1]))
   local device_ref, id_ref, phone_ref = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local customer_id = ARGV[i + 5]
@@ -24,6 +28,15 @@ for i = first_event, #ARGV, 6 do
     cfg.link_window, cfg.link_cap, cfg.link_ttl)
   remember_customer(device_ref, b, customer_id)
   out[#out + 1] = device_state(device_ref, b)
-  results[#results + 1] = table.concat(out, ' ')
+  return table.concat(out, ' ')
+end
+
+local results = {}
+for i = first_event + 1, #ARGV, 6 do
+  if check_done and redis.call('EXISTS', done_prefix .. ARGV[i]) == 1 then
+    results[#results + 1] = ''
+  else
+    results[#results + 1] = record(i)
+  end
 end
 return results

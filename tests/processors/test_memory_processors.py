@@ -43,6 +43,35 @@ def test_a_replayed_batch_emits_nothing_new() -> None:
     assert again.outputs == [] and again.done_event_ids == []
 
 
+def test_done_applications_drop_out_and_the_rest_count_each_application_once() -> None:
+    """Done markers are read with the velocity: done ones are neither recorded nor decided."""
+    records = batch(6)
+
+    async def main():
+        worker = memory_worker()
+        done = await process_applications(worker.applications, messages(APPLICATIONS, records[:3]))
+        await record_acknowledged(worker.books, done)
+        mixed = await process_applications(worker.applications, messages(APPLICATIONS, records))
+        alone = await process_applications(
+            memory_worker().applications, messages(APPLICATIONS, records)
+        )
+        return done, mixed, alone
+
+    done, mixed, alone = asyncio.run(main())
+    first_ids = [r["event_id"] for r in records[:3]]
+    assert done.done_event_ids == first_ids
+    assert mixed.done_event_ids == [r["event_id"] for r in records[3:]]
+    # The others are decided as if the whole batch had come at once: nothing counted twice.
+    decided = {o.record["application_event_id"]: o.record for o in mixed.outputs
+               if o.topic == "greencredit.decisions"}  # fmt: skip
+    reference = {o.record["application_event_id"]: o.record for o in alone.outputs
+                 if o.topic == "greencredit.decisions"}  # fmt: skip
+    assert set(decided) == {r["event_id"] for r in records[3:]}
+    for event_id, record in decided.items():
+        assert record["features"] == reference[event_id]["features"]
+        assert record["decision"] == reference[event_id]["decision"]
+
+
 def test_the_lender_caches_parse_a_lender_document_once_per_version() -> None:
     """One view per stored version: the same object until a newer version is stored."""
     event = lender_event()
