@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import builtins
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -62,6 +62,9 @@ __all__ = [
     "MemoryFeatureStore",
     "MemoryLoanStore",
 ]
+
+_Keyed = TypeVar("_Keyed", ApplicationKeys, TransactionKeys)
+_R = TypeVar("_R")
 
 
 def _json(value: Any) -> Any:
@@ -202,9 +205,7 @@ class MemoryFeatureStore:
         self, batch: Sequence[ApplicationKeys]
     ) -> list[ApplicationVelocity | None]:
         """As record_applications; None (nothing recorded) for applications already done."""
-        fresh = [a for a in batch if a.event_id not in self.done]
-        recorded = iter(await self.record_applications(fresh))
-        return [None if a.event_id in self.done else next(recorded) for a in batch]
+        return await self._unless_done(batch, self.record_applications)
 
     def mark_done_later(self, event_ids: Iterable[str]) -> None:
         """Mark done at once: the Redis store's next call writes them before it reads any."""
@@ -217,9 +218,15 @@ class MemoryFeatureStore:
         self, batch: Sequence[TransactionKeys]
     ) -> list[TransactionFeatures | None]:
         """As record_transactions; None (nothing recorded) for transactions already done."""
-        fresh = [t for t in batch if t.event_id not in self.done]
-        recorded = iter(await self.record_transactions(fresh))
-        return [None if t.event_id in self.done else next(recorded) for t in batch]
+        return await self._unless_done(batch, self.record_transactions)
+
+    async def _unless_done(
+        self, batch: Sequence[_Keyed], record: Callable[[list[_Keyed]], Awaitable[list[_R]]]
+    ) -> list[_R | None]:
+        """`record` the events not done yet; None in the place of each done one."""
+        fresh = [e for e in batch if e.event_id not in self.done]
+        recorded = iter(await record(fresh))
+        return [None if e.event_id in self.done else next(recorded) for e in batch]
 
     async def record_transactions(
         self, batch: Sequence[TransactionKeys]
