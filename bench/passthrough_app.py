@@ -7,8 +7,8 @@ engine are the costs of decoding and of everything after it; "consume" writes no
 which is Faust's floor for a path such as transactions that mostly emits nothing.
 
 Like the worker, it settles its heap once it is running (agents/heap.py,
-WORKER_GC_YOUNG_THRESHOLD) and serves GET /health/ with `processed_by_topic` (input messages whose
-copies the broker acknowledged), so a benchmark can time both the same way.
+WORKER_GC_YOUNG_THRESHOLD) and serves GET /health/ with `processed_by_topic` (input
+messages whose copies the broker acknowledged), so a benchmark can time both the same way.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ A transaction's done marker (the engine state's ``done:`` key, see infra/engine_
 its outputs were acknowledged, so a redelivery is skipped. The transactions script reads the
 markers of its batch and writes those of earlier batches whose outputs were acknowledged since
 (:meth:`FeatureStore.mark_done_later`): a transaction batch costs one round trip, not three.
+The applications script reads its batch's markers too (:meth:`record_new_applications`);
+theirs are written with the batch's outcomes (infra/engine_store.py ``record_outcomes``).
 
 Key layout (``P`` = prefix, default ``gc:``; ``*_ref`` are HMAC pseudonyms, never raw PII;
 windows, caps and TTLs are the defaults of :class:`Retention`):
