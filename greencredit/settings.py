@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # Young-generation threshold of the cycle collector once the engine has started (0:
     # Python's default, 700). agents/heap.py says why; a batch's garbage is freed by
     # reference counting, so a larger threshold only makes collections rarer.
-    worker_gc_young_threshold: int = Field(default=50_000, ge=0)
+    worker_gc_young_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
     worker_web_port: int = Field(default=6066, ge=1, le=65535, description="Health/metrics page.")
     worker_web_host: str = "127.0.0.1"
     # A rebalance normally ends within the session timeout plus a join round (about 11 s on

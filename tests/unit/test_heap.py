@@ -6,8 +6,10 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 
 from greencredit.agents.heap import settle_heap
+from greencredit.settings import Settings
 
 
 @pytest.fixture
@@ -44,3 +46,19 @@ def test_zero_leaves_the_collector_as_it_is(restored_gc: None) -> None:
     settle_heap(0)
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen
+
+
+@pytest.mark.parametrize("value", ["-1", "10000001", "many"])
+def test_the_setting_refuses_what_the_collector_should_not_get(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKER_GC_YOUNG_THRESHOLD", value)
+    with pytest.raises(ValidationError, match="worker_gc_young_threshold"):
+        Settings()
+
+
+def test_the_setting_defaults_to_a_large_young_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("WORKER_GC_YOUNG_THRESHOLD", raising=False)
+    assert Settings().worker_gc_young_threshold == 50_000
