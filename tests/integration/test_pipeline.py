@@ -92,14 +92,15 @@ def test_pipeline_decides_alerts_disburses_and_dead_letters(fresh_stack, start_w
     assert "ID_CHECKSUM_INVALID" in [r["code"] for r in decisions["app-00002"]["reasons"]]
     assert decisions["app-00003"]["decision"] in ("REVIEW", "DECLINE")
     # The farm's three applications are keyed by customer, so they land on different
-    # partitions and may be decided in any order: the one decided last sees all three.
+    # partitions and may be decided in any order: the one decided last sees all three,
+    # the one decided first only itself (which one that is, is not fixed).
     flagged = [
         decisions[a["application_id"]]
         for a in scenario["farm"]
         if "DEVICE_FARM" in [r["code"] for r in decisions[a["application_id"]]["reasons"]]
     ]
     assert flagged and all(d["decision"] != "APPROVE" for d in flagged)
-    assert "DEVICE_FARM" not in [r["code"] for r in decisions["app-00010"]["reasons"]]
+    assert len(flagged) < len(scenario["farm"])
     for decision in decisions.values():
         assert decision["ahp_config_version"] == 1
         assert set(decision["model_versions"]) == {"bp", "online_lr"}
