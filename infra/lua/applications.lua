@@ -6,7 +6,6 @@
 -- ts (epoch ms), device_ref, id_ref, phone_ref, customer_id.
 -- Idempotent without a marker: every write is ZADD NX / GT at the event's own time.
 
-local done_prefix = prefix .. 'done:'
 local check_done = ARGV[first_event] == '1'
 
 local function record(i)
@@ -33,7 +32,7 @@ end
 
 local results = {}
 for i = first_event + 1, #ARGV, 6 do
-  if check_done and redis.call('EXISTS', done_prefix .. ARGV[i]) == 1 then
+  if check_done and is_done(ARGV[i]) then
     results[#results + 1] = ''
   else
     results[#results + 1] = record(i)

@@ -16,6 +16,13 @@ for i = 0, n_settings - 1 do
 end
 local first_event = 3 + 2 * n_settings
 
+-- The engine state's done markers (infra/engine_store.py): an event whose outputs were
+-- acknowledged. The applications and transactions scripts skip such events.
+local done_prefix = prefix .. 'done:'
+local function is_done(event_id)
+  return redis.call('EXISTS', done_prefix .. event_id) == 1
+end
+
 -- Integers (epoch milliseconds) as exact decimal strings: tostring() would switch to
 -- exponent notation past 14 digits.
 local function int(x)

@@ -13,7 +13,6 @@
 -- atomic script as the updates. If the marker exists the event was applied already: nothing is
 -- written and the stored snapshot is returned, so a replay sees the same "before" values.
 
-local done_prefix = prefix .. 'done:'
 local check_done = ARGV[first_event] == '1'
 local n_finished = tonumber(ARGV[first_event + 1])
 local first_txn = first_event + 2 + n_finished
@@ -25,7 +24,7 @@ local results = {}
 for i = first_txn, #ARGV do
   local event_id, ts, account_id, customer_id, card_ref, merchant_id, amount, device_ref =
     string.match(ARGV[i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
-  if check_done and redis.call('EXISTS', done_prefix .. event_id) == 1 then
+  if check_done and is_done(event_id) then
     results[#results + 1] = ''
   else
     local b = bounds(tonumber(ts))
